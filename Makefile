@@ -1,0 +1,46 @@
+# moe-zoo: every target does its own set-up; `make demo` and `make test-all` work on a fresh clone.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --locked --no-sync
+PACKAGES := $(notdir $(wildcard packages/*))
+STAMP := .venv/.moe-zoo-installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+
+.PHONY: install demo test-all test-root lint help $(addprefix test-,$(PACKAGES)) $(addprefix bench-,$(PACKAGES))
+
+help:
+	@echo "make install | demo | test-all | test-<package> | bench-<package> | lint"
+	@echo "packages: $(PACKAGES)"
+
+# Re-syncs only when the lock or a pyproject changed (or the venv is missing).
+$(STAMP): pyproject.toml uv.lock $(wildcard packages/*/pyproject.toml) $(wildcard packages/*/apt.txt)
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	bash scripts/install-system-packages.sh
+	$(UV) sync --locked --all-extras --all-packages
+	@touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(RUN) moe-zoo demo
+
+test-all: install
+	$(RUN) pytest tests $(addsuffix /tests,$(addprefix packages/,$(PACKAGES)))
+
+test-root: install
+	$(RUN) pytest tests
+
+$(addprefix test-,$(PACKAGES)): test-%: install
+	$(RUN) pytest packages/$*/tests
+
+$(addprefix bench-,$(PACKAGES)): bench-%: install
+	$(RUN) python packages/$*/benchmarks/run.py
+
+lint: install
+	$(RUN) ruff check .

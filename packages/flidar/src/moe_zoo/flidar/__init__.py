@@ -1,0 +1,1 @@
+"""EvidenceMoE: physics-guided experts with evidential Dirichlet critics for fluorescence LiDAR."""

@@ -1,0 +1,64 @@
+"""Load balancing: auxiliary losses computed from a :class:`RoutingResult`, and the
+auxiliary-loss-free bias update. Everything is returned as values; nothing lives in globals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from moe_zoo.core.routing import RoutingResult, TopKRouter
+
+
+def load_balancing_loss(routing: RoutingResult, n_experts: int | None = None) -> Tensor:
+    """Switch/GShard balance loss ``L = E * sum_e f_e * P_e``.
+
+    ``f_e`` = fraction of tokens whose selection includes expert ``e`` (top-1 one-hot, or the
+    multi-hot top-k mask), ``P_e`` = mean router probability of ``e``. Gradients flow through
+    ``P`` only. With top-k the minimum (perfect balance) is ``k``; with top-1 it is 1.
+    ``n_experts`` limits the sum to the first experts (e.g. to leave out null experts).
+    """
+    n_experts = n_experts or routing.num_experts
+    tokens = max(routing.num_tokens, 1)
+    fraction = routing.expert_counts[:n_experts].to(routing.probs.dtype) / tokens
+    mean_prob = routing.probs[:, :n_experts].mean(0)
+    return n_experts * (fraction.detach() * mean_prob).sum()
+
+
+def router_z_loss(routing_or_logits: RoutingResult | Tensor) -> Tensor:
+    """ST-MoE router z-loss ``L_z = mean_tokens (logsumexp_j x_j)^2``."""
+    logits = routing_or_logits.logits if isinstance(routing_or_logits, RoutingResult) else routing_or_logits
+    if logits is None:
+        raise ValueError("router_z_loss needs router logits (this router has none)")
+    return torch.logsumexp(logits.float(), dim=-1).square().mean()
+
+
+def load_imbalance(counts: Tensor) -> float:
+    """``max_e load_e / mean_e load_e`` (1.0 is perfect balance)."""
+    counts = counts.float()
+    mean = counts.mean()
+    return float(counts.max() / mean) if mean > 0 else float("nan")
+
+
+def aux_free_routers(model: nn.Module) -> list[TopKRouter]:
+    return [m for m in model.modules() if isinstance(m, TopKRouter) and m.expert_bias is not None]
+
+
+def attach_bias_updates(optimizer: torch.optim.Optimizer, model: nn.Module, rate: float = 1e-3) -> Iterable:
+    """DeepSeek-style auxiliary-loss-free balancing driven by the optimizer (as torchtitan does).
+
+    Registers an optimizer step pre-hook that, before every ``optimizer.step()``, applies
+    ``b_i += rate * sign(mean_load - load_i)`` to every :class:`TopKRouter` built with
+    ``balance_bias=True``, using the loads its training forwards accumulated since the last
+    step. Outside backprop, no gradient touches ``b``. Returns the hook handle.
+    """
+    routers = aux_free_routers(model)
+    if not routers:
+        raise ValueError("attach_bias_updates: the model has no TopKRouter with balance_bias=True")
+
+    def hook(_optimizer, _args, _kwargs) -> None:
+        for router in routers:
+            router.update_bias(rate=rate)
+
+    return optimizer.register_step_pre_hook(hook)

@@ -1,0 +1,73 @@
+"""Benchmark reporting shared by every package: mean ± std over seeds, Markdown tables,
+the hardware line, and BENCHMARKS.md files written atomically."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    data = [float(v) for v in values]
+    if not data:
+        raise ValueError("mean_std of no values")
+    return statistics.fmean(data), statistics.stdev(data) if len(data) > 1 else 0.0
+
+
+def format_mean_std(values: Iterable[float], digits: int = 3, scale: float = 1.0) -> str:
+    mean, std = mean_std(v * scale for v in values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def hardware_summary() -> str:
+    """One line: CPU model, cores, torch threads, GPU (if any), torch version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+            f"{gpu}, Python {platform.python_version()}")
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file and rename (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_benchmarks_md(path: str | Path, title: str, *, command: str, sections: Sequence[tuple[str, str]],
+                        notes: str = "", seeds: Sequence[int] | None = None) -> Path:
+    """A BENCHMARKS.md with the command, hardware, seeds, then titled Markdown sections."""
+    parts = [f"# {title}", "", f"Command: `{command}`", "", f"Hardware: {hardware_summary()}", ""]
+    if seeds is not None:
+        parts += [f"Seeds: {', '.join(map(str, seeds))}", ""]
+    if notes:
+        parts += [notes.strip(), ""]
+    for heading, body in sections:
+        parts += [f"## {heading}", "", body.strip(), ""]
+    return write_text_atomic(path, "\n".join(parts))

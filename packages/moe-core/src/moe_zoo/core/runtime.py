@@ -1,0 +1,58 @@
+"""Seeding, device selection and logging shared by every package."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+
+from moe_zoo.core.errors import InputError
+
+LOGGER_NAME = "moe_zoo"
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> int:
+    """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
+    if not isinstance(seed, int) or seed < 0:
+        raise InputError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return seed
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/``"auto"`` -> cuda when available else cpu; an explicit device is validated."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"device: {device!r} is not a torch device ({err})") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device: {device!r} requested but CUDA is not available on this machine")
+    return resolved
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """Logger under the ``moe_zoo`` hierarchy (library code logs, never prints)."""
+    return logging.getLogger(LOGGER_NAME if not name else f"{LOGGER_NAME}.{name.removeprefix('moe_zoo.')}")
+
+
+def setup_logging(level: int | str = "INFO") -> logging.Logger:
+    """Attach one stderr handler to the ``moe_zoo`` logger (idempotent)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(level if isinstance(level, int) else level.upper())
+    if not any(getattr(h, "_moe_zoo", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler._moe_zoo = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.propagate = False
+    return logger

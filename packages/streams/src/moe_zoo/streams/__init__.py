@@ -1,0 +1,1 @@
+"""DriftMoE: a neural router co-trained with Hoeffding-tree experts on drifting data streams."""

@@ -1,0 +1,1 @@
+"""GS-MoE: weakly-supervised video anomaly detection with class experts and temporal Gaussian splatting."""
