@@ -11,6 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
+export MOE_ZOO_UV := $(UV)
 
 .PHONY: install demo test-all test-root lint help $(addprefix test-,$(PACKAGES)) $(addprefix bench-,$(PACKAGES))
 

@@ -6,8 +6,6 @@ GLU variants act on a fused ``[gate | up]`` projection of width ``2f``:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -17,7 +15,6 @@ from moe_zoo.core.errors import InputError
 GLU = {"swiglu": "silu", "geglu": "gelu"}
 PLAIN = ("gelu", "relu", "silu")
 ACTIVATIONS = (*GLU, *PLAIN)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def check_activation(name: str) -> str:
@@ -38,17 +35,6 @@ def _base(x: Tensor, name: str) -> Tensor:
     return F.relu(x)
 
 
-def _base_grad(x: Tensor, name: str) -> Tensor:
-    """d/dx of the base activation: silu' = s(1 + x(1 - s)); gelu' = Phi(x) + x phi(x); relu' = [x > 0]."""
-    if name == "silu":
-        s = torch.sigmoid(x)
-        return s * (1.0 + x * (1.0 - s))
-    if name == "gelu":
-        cdf = 0.5 * (1.0 + torch.erf(x * (1.0 / math.sqrt(2.0))))
-        return cdf + x * torch.exp(-0.5 * x * x) * _INV_SQRT_2PI
-    return (x > 0).to(x.dtype)
-
-
 def activate(h: Tensor, name: str) -> Tensor:
     """``a = act(h)``; for GLU ``h = [g | u]`` (width 2f) and ``a = base(g) * u`` (width f)."""
     if name in GLU:
@@ -57,10 +43,48 @@ def activate(h: Tensor, name: str) -> Tensor:
     return _base(h, name)
 
 
-def activate_backward(h: Tensor, grad_a: Tensor, name: str) -> Tensor:
-    """``dL/dh`` from ``dL/da``: GLU gives ``[grad_a * u * base'(g) | grad_a * base(g)]``."""
+def activate_(h: Tensor, name: str) -> Tensor:
+    """In-place :func:`activate` for inference: overwrites ``h`` and returns a view of it."""
+    if name in GLU:
+        gate, up = h.chunk(2, dim=-1)
+        if GLU[name] == "silu":
+            F.silu(gate, inplace=True)
+        else:
+            gate.copy_(F.gelu(gate))
+        return gate.mul_(up)
+    if name == "silu":
+        return F.silu(h, inplace=True)
+    if name == "relu":
+        return h.relu_()
+    return h.copy_(F.gelu(h))
+
+
+def activation_grads(h: Tensor, grad_a: Tensor, name: str, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(dL/dh, a)`` for ``a = act(h)``, given ``grad_a = dL/d(a * scale)``.
+
+    Uses ATen's fused ``silu_backward`` / ``gelu_backward`` kernels and writes both GLU halves
+    straight into one ``[n, 2f]`` buffer: ``dL/du = g_s * base(g)``, ``dL/dg = base'(g) * g_s * u``
+    with ``g_s = grad_a * scale``. ``a`` is returned for the combine-weight gradient.
+    """
+    grad_scaled = grad_a if scale is None else grad_a * scale
     if name in GLU:
         gate, up = h.chunk(2, dim=-1)
         base = GLU[name]
-        return torch.cat([grad_a * up * _base_grad(gate, base), grad_a * _base(gate, base)], dim=-1)
-    return grad_a * _base_grad(h, name)
+        act = _base(gate, base)
+        grad_h = torch.empty_like(h)
+        grad_gate, grad_up = grad_h.chunk(2, dim=-1)
+        torch.mul(grad_scaled, act, out=grad_up)
+        _base_backward(grad_scaled * up, gate, base, out=grad_gate)
+        return grad_h, act.mul_(up)
+    return _base_backward(grad_scaled, h, name), _base(h, name)
+
+
+def _base_backward(grad: Tensor, x: Tensor, name: str, out: Tensor | None = None) -> Tensor:
+    """``grad * base'(x)`` with ATen's fused backward kernels."""
+    if out is None:
+        out = torch.empty_like(x)
+    if name == "silu":
+        return torch.ops.aten.silu_backward.grad_input(grad, x, grad_input=out)
+    if name == "gelu":
+        return torch.ops.aten.gelu_backward.grad_input(grad, x, grad_input=out)
+    return torch.mul(grad, x > 0, out=out)

@@ -53,6 +53,17 @@ class ExpertBank(nn.Module):
         y = activate(h, self.activation) @ self.w_out[e]
         return y + self.b_out[e] if self.b_out is not None else y
 
+    def forward_all(self, x: Tensor) -> Tensor:
+        """Every expert on every row (dense mixtures, MMoE-style): ``[T, d] -> [T, E, d]``."""
+        w_in, w_out, b_in, b_out = self.weights_as(x.dtype)
+        h = torch.einsum("td,edf->etf", x, w_in)
+        if b_in is not None:
+            h = h + b_in[:, None]
+        y = torch.bmm(activate(h, self.activation), w_out)
+        if b_out is not None:
+            y = y + b_out[:, None]
+        return y.transpose(0, 1)
+
     def extra_repr(self) -> str:
         return (f"n_experts={self.n_experts}, d_model={self.d_model}, d_hidden={self.d_hidden}, "
                 f"activation={self.activation}, bias={self.b_in is not None}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor, nn
@@ -81,15 +82,23 @@ class MoEConfig(Config):
 
 @dataclass
 class MoEOutput:
-    """What an MoE layer returns: the output and everything needed for losses and monitoring."""
+    """What an MoE layer returns: the output and the routing; ``losses`` are computed on first use
+    (``"balance"``: Switch load-balancing loss, ``"z"``: router z-loss), so inference pays nothing."""
 
     output: Tensor
     routing: RoutingResult
-    losses: dict[str, Tensor] = field(default_factory=dict)
+
+    @cached_property
+    def losses(self) -> dict[str, Tensor]:
+        losses = {"balance": load_balancing_loss(self.routing)}
+        if self.routing.logits is not None:
+            losses["z"] = router_z_loss(self.routing.logits)
+        return losses
 
     def aux_loss(self, balance: float = 0.01, z: float = 0.0) -> Tensor:
+        """``balance * L_balance + z * L_z``."""
         total = self.output.new_zeros((), dtype=torch.float32)
-        if balance and "balance" in self.losses:
+        if balance:
             total = total + balance * self.losses["balance"]
         if z and "z" in self.losses:
             total = total + z * self.losses["z"]
@@ -153,7 +162,7 @@ class MoELayer(nn.Module):
         routing = routing if routing is not None else self.route(flat, token_ids)
         plan = make_plan(routing.indices, routing.weights, self.config.n_experts, all_valid=self._all_valid)
         out = self._add_unsharded_experts(flat, routing, expert_ffn(flat, self.experts, plan, self.config.backend))
-        return MoEOutput(out.reshape(shape), routing, self._losses(routing))
+        return MoEOutput(out.reshape(shape), routing)
 
     def _add_unsharded_experts(self, flat: Tensor, routing: RoutingResult, out: Tensor) -> Tensor:
         """Add the zero-computation experts' and the shared experts' contributions."""
@@ -164,13 +173,6 @@ class MoELayer(nn.Module):
         if self.shared is not None:
             out = out + self.shared(flat)
         return out
-
-    @staticmethod
-    def _losses(routing: RoutingResult) -> dict[str, Tensor]:
-        losses = {"balance": load_balancing_loss(routing)}
-        if routing.logits is not None:
-            losses["z"] = router_z_loss(routing.logits)
-        return losses
 
     def backend_for(self, x: Tensor) -> str:
         """The dispatch backend this layer will use for ``x`` (resolves ``"auto"``)."""

@@ -78,7 +78,7 @@ class ExpertParallelMoE(MoELayer):
         returned = funcol.all_to_all_single_autograd(computed, send_split, recv_split, self.group)
         out = flat.new_zeros(flat.shape).index_add(0, plan.token_idx, returned * plan.weight[:, None].to(flat.dtype))
         out = self._add_unsharded_experts(flat, routing, out)
-        return MoEOutput(out.reshape(shape), routing, self._losses(routing))
+        return MoEOutput(out.reshape(shape), routing)
 
 
 def all_reduce_replicated_grads(module: nn.Module, group: dist.ProcessGroup | None = None) -> None:

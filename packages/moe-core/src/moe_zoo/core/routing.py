@@ -362,18 +362,30 @@ class DenseToSparseRouter(LinearRouter):
 
 
 class SoftGate(nn.Module):
-    """Dense softmax gate over whole experts (MMoE / PLE task gates).
+    """Dense softmax gate over whole experts (MMoE / PLE task gates, DriftMoE's router).
 
-    ``g(x) = softmax(x W^T / T)`` (or through a hidden layer), every expert active. ``result.weights``
-    is ``[B, E]`` with ``result.indices[b] = (0..E-1)``; :meth:`mix` combines stacked expert outputs.
+    ``g(x) = softmax(MLP(x) / T)`` with every expert active; ``hidden`` gives the MLP's hidden
+    widths (``()``: one linear layer, ``(256, 128)``: Linear-ReLU-Dropout-Linear-ReLU-Linear).
+    ``result.weights``/``probs`` are ``[B, E]``, ``result.logits`` the raw scores, and
+    ``result.indices[b] = (0..E-1)``; :meth:`mix` combines stacked expert outputs.
     """
 
-    def __init__(self, d_in: int, n_experts: int, *, hidden: int | None = None, temperature: float = 1.0,
-                 bias: bool = True) -> None:
+    def __init__(self, d_in: int, n_experts: int, *, hidden: int | tuple[int, ...] = (), temperature: float = 1.0,
+                 dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
+        if temperature <= 0:
+            raise InputError(f"temperature must be > 0, got {temperature}")
         self.d_in, self.n_experts, self.temperature = d_in, n_experts, temperature
-        self.proj = (nn.Linear(d_in, n_experts, bias=bias) if hidden is None else
-                     nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, n_experts, bias=bias)))
+        widths = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+        layers: list[nn.Module] = []
+        previous = d_in
+        for i, width in enumerate(widths):
+            layers += [nn.Linear(previous, width), nn.ReLU()]
+            if dropout and i == 0:
+                layers.append(nn.Dropout(dropout))
+            previous = width
+        layers.append(nn.Linear(previous, n_experts, bias=bias))
+        self.proj = nn.Sequential(*layers) if len(layers) > 1 else layers[0]
 
     def forward(self, x: Tensor) -> RoutingResult:
         flat = _check_tokens(x, self.d_in, "SoftGate")

@@ -20,34 +20,47 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from moe_zoo.core.activations import activate, activate_backward
+from moe_zoo.core.activations import activate, activate_, activation_grads
 from moe_zoo.core.dispatch.plan import DispatchPlan
 from moe_zoo.core.experts import ExpertBank
+
+
+def _segment_forward(x: Tensor, weight: Tensor, w_in: Tensor, w_out: Tensor, b_in: Tensor | None,
+                     b_out: Tensor | None, token_idx: Tensor, bounds: list[int], activation: str,
+                     keep_hidden: bool) -> tuple[Tensor, Tensor | None]:
+    """The forward loop; ``keep_hidden`` stores every pre-activation ``h`` for the backward.
+
+    The combine weight scales the activation rows (``(w * a) W_out == w * (a W_out)``), which are
+    narrower than the outputs when ``f < d``; an output bias is scaled separately.
+    """
+    out = x.new_zeros(x.shape[0], w_out.shape[-1])
+    h_all = x.new_empty(token_idx.shape[0], w_in.shape[-1]) if keep_hidden else None
+    start = 0
+    for e, count in enumerate(bounds):
+        if count == 0:
+            continue
+        stop = start + count
+        rows = token_idx[start:stop]
+        w = weight[start:stop, None]
+        h = torch.mm(x.index_select(0, rows), w_in[e], out=h_all[start:stop] if keep_hidden else None)
+        if b_in is not None:
+            h += b_in[e]
+        a = activate(h, activation) if keep_hidden else activate_(h, activation)
+        a *= w
+        y = a @ w_out[e]
+        if b_out is not None:
+            y += w * b_out[e]
+        out.index_add_(0, rows, y)
+        start = stop
+    return out, h_all
 
 
 class _SegmentedFFN(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, w_in, w_out, b_in, b_out, token_idx, counts, activation):  # type: ignore[override]
         bounds = counts.tolist()
-        out = x.new_zeros(x.shape[0], w_out.shape[-1])
-        h_all = x.new_empty(token_idx.shape[0], w_in.shape[-1])
         weight = weight.to(x.dtype)
-        start = 0
-        for e, count in enumerate(bounds):
-            if count == 0:
-                continue
-            stop = start + count
-            rows = token_idx[start:stop]
-            h = h_all[start:stop]
-            torch.mm(x.index_select(0, rows), w_in[e], out=h)
-            if b_in is not None:
-                h += b_in[e]
-            y = activate(h, activation) @ w_out[e]
-            if b_out is not None:
-                y += b_out[e]
-            y *= weight[start:stop, None]
-            out.index_add_(0, rows, y)
-            start = stop
+        out, h_all = _segment_forward(x, weight, w_in, w_out, b_in, b_out, token_idx, bounds, activation, True)
         ctx.save_for_backward(x, weight, w_in, w_out, b_in, b_out, token_idx, h_all)
         ctx.bounds, ctx.activation = bounds, activation
         return out
@@ -74,23 +87,20 @@ class _SegmentedFFN(torch.autograd.Function):
             rows = token_idx[start:stop]
             w = weight[start:stop, None]
             h = h_all[start:stop]
-            a = activate(h, ctx.activation)
             g = grad_out.index_select(0, rows)
             grad_a = g @ w_out[e].t()
+            grad_h, a = activation_grads(h, grad_a, ctx.activation, scale=w)
             if grad_weight is not None:
                 dot = (grad_a * a).sum(-1)
                 grad_weight[start:stop] = dot + g @ b_out[e] if b_out is not None else dot
-            g_w = g * w
             if grad_w_out is not None:
-                torch.mm(a.t(), g_w, out=grad_w_out[e])
+                torch.mm(a.t(), g * w, out=grad_w_out[e])
             if grad_b_out is not None:
-                grad_b_out[e] = g_w.sum(0)
-            grad_a *= w
-            grad_h = activate_backward(h, grad_a, ctx.activation)
-            if grad_w_in is not None:
-                torch.mm(x.index_select(0, rows).t(), grad_h, out=grad_w_in[e])
+                grad_b_out[e] = (g * w).sum(0)
             if grad_b_in is not None:
                 grad_b_in[e] = grad_h.sum(0)
+            if grad_w_in is not None:
+                torch.mm(x.index_select(0, rows).t(), grad_h, out=grad_w_in[e])
             if grad_x is not None:
                 grad_x.index_add_(0, rows, grad_h @ w_in[e].t())
             start = stop
@@ -98,5 +108,11 @@ class _SegmentedFFN(torch.autograd.Function):
 
 
 def segmented_expert_ffn(x: Tensor, bank: ExpertBank, plan: DispatchPlan) -> Tensor:
-    return _SegmentedFFN.apply(x, plan.weight, *bank.weights_as(x.dtype), plan.token_idx, plan.counts,
+    weights = bank.weights_as(x.dtype)
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, plan.weight, *weights))
+    if not needs_grad:  # inference: nothing to keep for a backward pass
+        return _segment_forward(x, plan.weight.to(x.dtype), *weights, plan.token_idx, plan.counts.tolist(),
+                                bank.activation, keep_hidden=False)[0]
+    return _SegmentedFFN.apply(x, plan.weight, *weights, plan.token_idx, plan.counts,
                                bank.activation)

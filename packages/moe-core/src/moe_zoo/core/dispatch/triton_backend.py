@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from moe_zoo.core.activations import activate, activate_backward
+from moe_zoo.core.activations import activate, activation_grads
 from moe_zoo.core.dispatch import triton_kernels as tk
 from moe_zoo.core.dispatch.plan import DispatchPlan
 from moe_zoo.core.experts import ExpertBank
@@ -58,9 +58,9 @@ class _TritonFFN(torch.autograd.Function):
         need_x, need_w, need_win, need_wout, need_bin, need_bout = ctx.needs_input_grad[:6]
         grad_out = grad_out.contiguous().to(x.dtype)
         n_rows = token_idx.shape[0]
-        a = activate(h, ctx.activation)
         grad_a = x.new_empty(n_rows, w_out.shape[1])
         tk.grouped_gemm(grad_out, w_out.transpose(1, 2), tiles, out=grad_a, gather=token_idx)
+        grad_h, a = activation_grads(h, grad_a, ctx.activation, scale=weight[:, None])
         grad_weight = grad_w_in = grad_w_out = grad_b_in = grad_b_out = grad_x = None
         expert_of_row = torch.repeat_interleave(counts, output_size=n_rows) if b_in is not None or b_out is not None else None
         if need_w:
@@ -73,7 +73,6 @@ class _TritonFFN(torch.autograd.Function):
         if need_bout:
             grad_b_out = torch.zeros_like(b_out).index_add_(
                 0, expert_of_row, grad_out.index_select(0, token_idx) * weight[:, None])
-        grad_h = activate_backward(h, grad_a * weight[:, None], ctx.activation)
         if need_win:
             grad_w_in = tk.grouped_wgrad(x, grad_h, counts, out=torch.empty_like(w_in), gather_a=token_idx)
         if need_bin:

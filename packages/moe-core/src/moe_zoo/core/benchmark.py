@@ -1,0 +1,276 @@
+"""MoE layer speed against a dense FFN of equal active FLOPs and against peer implementations.
+
+Every implementation gets the same weights, the same input and therefore the same routing;
+times are medians of interleaved repeats in one process (forward under ``no_grad``, and
+forward+backward with the input requiring grad). Speed is reported as a percentage of the dense
+SwiGLU FFN whose hidden size is ``(k + shared) * f`` on the same tokens: 100% means the MoE
+costs no more than the dense FFN with the same active FLOPs.
+
+Peers: Hugging Face transformers' ``MixtralSparseMoeBlock`` (``Qwen2MoeSparseMoeBlock`` for the
+shared-expert shape) with its ``eager``, ``grouped_mm`` and ``batched_mm`` experts
+implementations, and DeepSpeed's ``MoE`` layer (top-1/top-2 gating only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from moe_zoo.core.experts import FeedForward
+from moe_zoo.core.layer import MoEConfig, MoELayer
+from moe_zoo.core.reporting import markdown_table, write_benchmarks_md
+from moe_zoo.core.runtime import get_logger
+
+_log = get_logger(__name__)
+BACKENDS = ("eager", "grouped", "segmented")
+
+
+@dataclass(frozen=True)
+class Shape:
+    tokens: int
+    d_model: int
+    d_hidden: int
+    n_experts: int
+    top_k: int
+    shared: int = 0
+
+    @property
+    def label(self) -> str:
+        extra = f" +{self.shared} shared" if self.shared else ""
+        return f"T={self.tokens}, d={self.d_model}, f={self.d_hidden}, E={self.n_experts}, k={self.top_k}{extra}"
+
+
+SHAPES = (Shape(4096, 512, 1024, 8, 2), Shape(4096, 512, 256, 64, 8), Shape(64, 512, 1024, 8, 2),
+          Shape(4096, 512, 256, 64, 8, shared=1))
+QUICK_SHAPES = (Shape(512, 128, 256, 8, 2), Shape(64, 128, 256, 8, 2))
+
+
+@dataclass
+class Implementation:
+    name: str
+    module: nn.Module
+    run: Callable[[Tensor], Tensor]
+
+
+def _ours(shape: Shape, backend: str, seed: int) -> MoELayer:
+    torch.manual_seed(seed)
+    config = MoEConfig(d_model=shape.d_model, d_hidden=shape.d_hidden, n_experts=shape.n_experts,
+                       top_k=shape.top_k, n_shared_experts=shape.shared, shared_gate=bool(shape.shared),
+                       backend=backend)
+    return MoELayer(config)
+
+
+def _hf_block(shape: Shape, reference: MoELayer, implementation: str) -> nn.Module:
+    if shape.shared:
+        from transformers import Qwen2MoeConfig
+        from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeSparseMoeBlock
+
+        config = Qwen2MoeConfig(hidden_size=shape.d_model, moe_intermediate_size=shape.d_hidden,
+                                shared_expert_intermediate_size=shape.d_hidden * shape.shared,
+                                num_experts=shape.n_experts, num_experts_per_tok=shape.top_k, norm_topk_prob=True)
+        config._experts_implementation = implementation
+        block = Qwen2MoeSparseMoeBlock(config)
+        with torch.no_grad():
+            ffn = reference.shared.ffn
+            gate_w, up_w = ffn.proj_in.weight.chunk(2)
+            block.shared_expert.gate_proj.weight.copy_(gate_w)
+            block.shared_expert.up_proj.weight.copy_(up_w)
+            block.shared_expert.down_proj.weight.copy_(ffn.proj_out.weight)
+            block.shared_expert_gate.weight.copy_(reference.shared.gate.weight)
+    else:
+        from transformers import MixtralConfig
+        from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
+
+        config = MixtralConfig(hidden_size=shape.d_model, intermediate_size=shape.d_hidden,
+                               num_local_experts=shape.n_experts, num_experts_per_tok=shape.top_k)
+        config._experts_implementation = implementation
+        block = MixtralSparseMoeBlock(config)
+    with torch.no_grad():
+        block.gate.weight.copy_(reference.router.weight)
+        block.experts.gate_up_proj.copy_(reference.experts.w_in.transpose(1, 2))
+        block.experts.down_proj.copy_(reference.experts.w_out.transpose(1, 2))
+    return block
+
+
+def _deepspeed_moe(shape: Shape, reference: MoELayer) -> nn.Module | None:
+    """DeepSpeed's MoE (single process, ep_size=1, no token dropping), or None where unsupported."""
+    if shape.top_k > 2 or shape.shared:
+        return None
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29617")
+        dist.init_process_group("gloo", rank=0, world_size=1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        from deepspeed.moe.layer import MoE
+    expert = FeedForward(shape.d_model, shape.d_hidden)
+    layer = MoE(hidden_size=shape.d_model, expert=expert, num_experts=shape.n_experts, ep_size=1, k=shape.top_k,
+                capacity_factor=1.0, eval_capacity_factor=1.0, min_capacity=0, drop_tokens=False, use_rts=False,
+                top2_2nd_expert_sampling=False)
+    with torch.no_grad():
+        layer.deepspeed_moe.gate.wg.weight.copy_(reference.router.weight)
+        for e, ffn in enumerate(layer.deepspeed_moe.experts.deepspeed_experts):
+            ffn.proj_in.weight.copy_(reference.experts.w_in[e].t())
+            ffn.proj_out.weight.copy_(reference.experts.w_out[e].t())
+    return layer
+
+
+def _batched_mm_bytes(shape: Shape) -> int:
+    """HF's batched_mm gathers every (token, slot)'s expert weights: 3 d f floats each."""
+    return shape.tokens * shape.top_k * 3 * shape.d_model * shape.d_hidden * 4
+
+
+def build_implementations(shape: Shape, seed: int = 0, peers: bool = True) -> list[Implementation]:
+    reference = _ours(shape, "eager", seed)
+    torch.manual_seed(seed + 1)
+    dense = FeedForward(shape.d_model, shape.d_hidden * (shape.top_k + shape.shared))
+    impls = [Implementation("dense SwiGLU (same active FLOPs)", dense, dense)]
+    for backend in BACKENDS:
+        layer = reference if backend == "eager" else _ours(shape, backend, seed)
+        layer.load_state_dict(reference.state_dict())
+        impls.append(Implementation(f"moe-core {backend}", layer, lambda x, m=layer: m(x).output))
+    if peers:
+        peer_name = "HF Qwen2MoeSparseMoeBlock" if shape.shared else "HF MixtralSparseMoeBlock"
+        for implementation in ("eager", "grouped_mm", "batched_mm"):
+            if implementation == "batched_mm" and _batched_mm_bytes(shape) > 2e9:
+                continue  # gathers a weight copy per (token, slot): reported as n/a
+            block = _hf_block(shape, reference, implementation)
+            impls.append(Implementation(f"{peer_name} {implementation}", block, lambda x, m=block: m(x[None])[0]))
+        deepspeed = _deepspeed_moe(shape, reference)
+        if deepspeed is not None:
+            impls.append(Implementation("DeepSpeed MoE (top-2, no drop)", deepspeed, lambda x, m=deepspeed: m(x[None])[0][0]))
+    return impls
+
+
+def _time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: bool = True) -> dict[str, dict[str, float]]:
+    """Median forward and forward+backward seconds per implementation (interleaved repeats)."""
+    impls = build_implementations(shape, seed, peers)
+    generator = torch.Generator().manual_seed(seed + 2)
+    x = torch.randn(shape.tokens, shape.d_model, generator=generator)
+    grad = torch.randn(shape.tokens, shape.d_model, generator=generator)
+    with torch.no_grad():
+        reference = impls[1].run(x)
+        max_diff = {i.name: float((i.run(x) - reference).abs().max()) for i in impls[1:]}
+    times: dict[str, dict[str, list[float]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
+
+    def forward(impl: Implementation) -> None:
+        with torch.no_grad():
+            impl.run(x)
+
+    def forward_backward(impl: Implementation) -> None:
+        x_req = x.clone().requires_grad_()
+        impl.run(x_req).backward(grad)
+
+    for rep in range(warmup + repeats):
+        for impl in impls:
+            fwd = _time(lambda impl=impl: forward(impl))
+            impl.module.zero_grad(set_to_none=True)
+            both = _time(lambda impl=impl: forward_backward(impl))
+            impl.module.zero_grad(set_to_none=True)
+            if rep >= warmup:
+                times[impl.name]["fwd"].append(fwd)
+                times[impl.name]["fwd+bwd"].append(both)
+    result = {name: {k: statistics.median(v) for k, v in t.items()} for name, t in times.items()}
+    for name, diff in max_diff.items():
+        result[name]["max_abs_diff"] = diff
+    return result
+
+
+def _table(shape: Shape, result: dict[str, dict[str, float]]) -> str:
+    dense = next(iter(result.values()))
+    rows = []
+    for name, t in result.items():
+        rows.append([name, f"{1e3 * t['fwd']:.2f}", f"{100 * dense['fwd'] / t['fwd']:.0f}%",
+                     f"{1e3 * t['fwd+bwd']:.2f}", f"{100 * dense['fwd+bwd'] / t['fwd+bwd']:.0f}%",
+                     "—" if "max_abs_diff" not in t else f"{t['max_abs_diff']:.1e}"])
+    return markdown_table(["implementation", "fwd ms", "fwd % of dense", "fwd+bwd ms", "fwd+bwd % of dense",
+                           "max abs diff vs eager"], rows)
+
+
+def _skipped_note(shape: Shape) -> str:
+    notes = []
+    if _batched_mm_bytes(shape) > 2e9:
+        notes.append(f"HF batched_mm: n/a (would allocate {_batched_mm_bytes(shape) / 2**30:.0f} GiB of gathered weights)")
+    if shape.top_k > 2 or shape.shared:
+        notes.append("DeepSpeed MoE: n/a (its gate supports top-1/top-2 only and has no shared experts)")
+    return ("\n\n" + "; ".join(notes) + ".") if notes else ""
+
+
+def _plot(results: list[tuple[Shape, dict[str, dict[str, float]]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    names = [n for n in results[0][1] if not n.startswith("dense")]
+    width = 0.8 / len(names)
+    for ax, phase in zip(axes, ("fwd", "fwd+bwd")):
+        for i, name in enumerate(names):
+            values = [100 * r[next(iter(r))][phase] / r[name][phase] if name in r else 0 for _, r in results]
+            ax.bar([s + i * width for s in range(len(results))], values, width, label=name)
+        ax.axhline(100, color="black", lw=0.8)
+        ax.set_xticks([s + 0.4 - width / 2 for s in range(len(results))])
+        ax.set_xticklabels([f"T={s.tokens}\nE={s.n_experts} k={s.top_k}" + (" +sh" if s.shared else "")
+                            for s, _ in results], fontsize=8)
+        ax.set_title(f"{phase}: % of dense FFN speed (higher is better)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes, few repeats (smoke test)")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md path (default: the package's)")
+    args = parser.parse_args(argv)
+    shapes = QUICK_SHAPES if args.quick else SHAPES
+    repeats = args.repeats or (3 if args.quick else 9)
+    package_dir = Path(__file__).resolve().parents[3]
+    out = args.out or (package_dir / ("BENCHMARKS.quick.md" if args.quick else "BENCHMARKS.md"))
+    results = []
+    for shape in shapes:
+        _log.info("measuring %s", shape.label)
+        results.append((shape, measure(shape, repeats)))
+        print(f"\n{shape.label}\n{_table(shape, results[-1][1])}", flush=True)
+    figure = out.parent / "benchmarks" / "figures" / ("speed_vs_dense.quick.png" if args.quick else "speed_vs_dense.png")
+    _plot(results, figure)
+    command = "make bench-moe-core" if not args.quick else "uv run python packages/moe-core/benchmarks/run.py --quick"
+    sections = [(shape.label, _table(shape, result) + _skipped_note(shape)) for shape, result in results]
+    sections.append(("Plot", f"![speed vs dense]({figure.relative_to(out.parent)})"))
+    notes = (f"fp32 on CPU, {torch.get_num_threads()} threads; median of {repeats} interleaved repeats after one "
+             "warm-up, all implementations in one process with the same weights, input and routing. "
+             "`% of dense` = dense time / implementation time, against a dense SwiGLU FFN with hidden size "
+             "(k + shared) * f on the same tokens (same active FLOPs). Forward runs under `no_grad`; "
+             "forward+backward takes the gradient of the input and of all weights. The Triton backend needs a "
+             "GPU and is not timed here (its kernels are checked for correctness on CPU under "
+             "TRITON_INTERPRET=1 in the tests).")
+    write_benchmarks_md(out, "moe-core benchmark: MoE layer speed vs dense FFN and peers", command=command,
+                        sections=sections, notes=notes)
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
