@@ -29,6 +29,14 @@ BLOCK_K = 32
 
 
 @triton.jit
+def _indirect_rows(index_ptr, rows, mask, INDIRECT: tl.constexpr):
+    """``index[rows]`` when ``INDIRECT`` (a fused gather/scatter), else ``rows``."""
+    if INDIRECT:
+        rows = tl.load(index_ptr + rows, mask=mask, other=0)
+    return rows
+
+
+@triton.jit
 def _grouped_gemm_kernel(
     a_ptr, b_ptr, c_ptr, bias_ptr, scale_ptr, gather_ptr, scatter_ptr,
     tile_expert_ptr, tile_start_ptr, tile_end_ptr,
@@ -45,10 +53,7 @@ def _grouped_gemm_kernel(
         row_end = tl.load(tile_end_ptr + tile)
         rows = row_start + tl.arange(0, BLOCK_M)
         row_mask = rows < row_end
-        if GATHER:
-            a_rows = tl.load(gather_ptr + rows, mask=row_mask, other=0)
-        else:
-            a_rows = rows
+        a_rows = _indirect_rows(gather_ptr, rows, row_mask, GATHER)
         cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         col_mask = cols < n_cols
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -70,10 +75,7 @@ def _grouped_gemm_kernel(
         if SCALE:
             scale = tl.load(scale_ptr + rows, mask=row_mask, other=0.0)
             acc *= scale[:, None].to(tl.float32)
-        if SCATTER:
-            c_rows = tl.load(scatter_ptr + rows, mask=row_mask, other=0)
-        else:
-            c_rows = rows
+        c_rows = _indirect_rows(scatter_ptr, rows, row_mask, SCATTER)
         tl.store(c_ptr + c_rows[:, None].to(tl.int64) * stride_cm + cols[None, :] * stride_cn,
                  acc.to(c_ptr.dtype.element_ty), mask=row_mask[:, None] & col_mask[None, :])
 
@@ -99,14 +101,8 @@ def _grouped_wgrad_kernel(
     for m0 in range(seg_start, seg_end, BLOCK_M):
         rows = m0 + tl.arange(0, BLOCK_M)
         row_mask = rows < seg_end
-        if GATHER_A:
-            a_rows = tl.load(gather_a_ptr + rows, mask=row_mask, other=0)
-        else:
-            a_rows = rows
-        if GATHER_G:
-            g_rows = tl.load(gather_g_ptr + rows, mask=row_mask, other=0)
-        else:
-            g_rows = rows
+        a_rows = _indirect_rows(gather_a_ptr, rows, row_mask, GATHER_A)
+        g_rows = _indirect_rows(gather_g_ptr, rows, row_mask, GATHER_G)
         a_t = tl.load(a_ptr + a_rows[None, :].to(tl.int64) * stride_am + ks[:, None] * stride_ak,
                       mask=k_mask[:, None] & row_mask[None, :], other=0.0)
         g = tl.load(g_ptr + g_rows[:, None].to(tl.int64) * stride_gm + cols[None, :] * stride_gn,

@@ -1,0 +1,152 @@
+"""``moe-zoo finance train|eval|predict|bench|demo``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from moe_zoo.core import InputError
+
+
+def load_data(spec: str, market: str = "all") -> pd.DataFrame:
+    """``sp500`` (built-in, default), ``sp20`` (built-in long history), a CSV file or a Qlib directory."""
+    from moe_zoo.finance import data
+
+    if spec == "sp500":
+        return data.load_sp500_2009()
+    if spec == "sp20":
+        return data.load_sp20_long()
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return data.read_qlib(path, instruments=market)
+    if path.is_file():
+        return data.read_ohlcv_csv(path)
+    raise InputError(f"--data: {spec!r} is not 'sp500', 'sp20', a CSV file or a Qlib data directory")
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="sp500", help="sp500 (built-in 2009-10) | sp20 (1990-2022) | CSV | Qlib dir")
+    parser.add_argument("--market", default="all", help="Qlib instruments file name (with a Qlib dir)")
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from moe_zoo.core import create_model
+    from moe_zoo.finance.dataset import DataConfig
+    from moe_zoo.finance.train import TrainConfig, train
+
+    panel = load_data(args.data, args.market)
+    feature_set = args.features or ("alpha158-close" if set(panel.columns) == {"close"} else "alpha158")
+    model = create_model(args.model, data=DataConfig(feature_set=feature_set, step_len=args.step_len).to_dict())
+    config = TrainConfig(epochs=args.epochs, lr=args.lr, days_per_batch=args.days_per_batch, patience=args.patience,
+                         loss=args.loss)
+    result = train(model, panel, config=config, seed=args.seed, device=args.device, save_to=args.out,
+                   state_path=args.resume, metadata={"data_spec": args.data})
+    fit = result.fit
+    print(f"{args.model}: {len(fit.history)} epochs in {fit.seconds:.0f} s, best valid IC {fit.best_valid_ic:+.4f} "
+          f"at epoch {fit.best_epoch}")
+    print(f"split: train {fit.split.train}, valid {fit.split.valid}, test {fit.split.test}")
+    if result.evaluation is not None:
+        _print_evaluation(result.evaluation)
+    if result.checkpoint:
+        print(f"saved {result.checkpoint}")
+    return 0
+
+
+def _print_evaluation(evaluation) -> None:
+    s, bt = evaluation.signal, evaluation.backtest.summary
+    print(f"test {evaluation.period[0]}..{evaluation.period[1]} ({s.days} days): IC {s.ic:+.4f} ICIR {s.icir:+.3f} "
+          f"RankIC {s.rank_ic:+.4f} RankICIR {s.rank_icir:+.3f}")
+    print(f"TopK-Dropout (top {evaluation.backtest.config.topk}, drop {evaluation.backtest.config.n_drop}): "
+          f"excess return {bt['annualized_return_with_cost']:+.2%}/yr with costs "
+          f"({bt['annualized_return_without_cost']:+.2%} without), IR {bt['information_ratio_with_cost']:+.2f}, "
+          f"max drawdown {bt['max_drawdown_with_cost']:.2%}, daily turnover {bt['turnover']:.2f}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from moe_zoo.finance.backtest import BacktestConfig
+    from moe_zoo.finance.plots import plot_cumulative_excess
+    from moe_zoo.finance.train import evaluate
+
+    period = (args.start, args.end) if args.start and args.end else None
+    bt = BacktestConfig(topk=args.topk, n_drop=args.n_drop) if args.topk else None
+    evaluation = evaluate(args.model, load_data(args.data, args.market), period, backtest_config=bt, device=args.device)
+    _print_evaluation(evaluation)
+    if args.plot:
+        curve = evaluation.backtest.cumulative_excess()
+        print(f"wrote {plot_cumulative_excess({args.model: curve}, args.plot, 'cumulative excess return')}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from moe_zoo.finance.predict import predict
+
+    panel = load_data(args.data, args.market)
+    day = args.date or f"{panel.index.get_level_values('datetime').max():%Y-%m-%d}"
+    start = args.start or day
+    scores = predict(args.model, panel, start=start, end=args.end or day, device=args.device)
+    if args.out:
+        scores.to_csv(args.out)
+        print(f"wrote {len(scores)} scores to {args.out}")
+    last = scores.index.get_level_values("datetime").max()
+    ranked = scores.xs(last, level="datetime").sort_values(ascending=False)
+    print(f"top {args.top} of {len(ranked)} stocks on {last:%Y-%m-%d} (higher = expected to outperform):")
+    print(ranked.head(args.top).to_string(float_format=lambda v: f"{v:+.4f}"))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from moe_zoo.finance.benchmark import main
+
+    return main(["--quick"] if args.quick else [])
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from moe_zoo.finance.demo import run_demo
+
+    print(run_demo(top=args.top))
+    return 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    train = verbs.add_parser("train", help="train a model on a split of a panel; writes a checkpoint")
+    train.add_argument("--model", default="miga-conv", help="registry name (miga-conv, miga-gru, finance-gru, ...)")
+    _add_data(train)
+    train.add_argument("--features", default=None, help="alpha158 | alpha158-20 | alpha158-close (default by data)")
+    train.add_argument("--step-len", type=int, default=20, help="look-back days per sample")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--patience", type=int, default=8)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--loss", default="ic", help="ic (MIGA) | mse")
+    train.add_argument("--days-per-batch", type=int, default=1)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default="miga-conv.safetensors", help="checkpoint to write")
+    train.add_argument("--resume", default=None, help="training-state file: resume from it, update it each epoch")
+    train.set_defaults(func=_train)
+    ev = verbs.add_parser("eval", help="IC metrics and TopK-Dropout backtest on a date range")
+    ev.add_argument("--model", default="miga-conv", help="registry name (shipped weights) or .safetensors path")
+    _add_data(ev)
+    ev.add_argument("--start", default=None)
+    ev.add_argument("--end", default=None)
+    ev.add_argument("--topk", type=int, default=None, help="default: scaled to the universe (30 of ~500)")
+    ev.add_argument("--n-drop", type=int, default=5)
+    ev.add_argument("--plot", default=None, help="write the cumulative excess-return plot (PNG)")
+    ev.set_defaults(func=_eval)
+    pr = verbs.add_parser("predict", help="score stocks for a day (or a range); print the best")
+    pr.add_argument("--model", default="miga-conv")
+    _add_data(pr)
+    pr.add_argument("--date", default=None, help="day to rank (default: the last day of the data)")
+    pr.add_argument("--start", default=None)
+    pr.add_argument("--end", default=None)
+    pr.add_argument("--top", type=int, default=10)
+    pr.add_argument("--out", default=None, help="write all scores as CSV (datetime, instrument, score)")
+    pr.set_defaults(func=_predict)
+    bench = verbs.add_parser("bench", help="MIGA vs baselines over seeds; writes BENCHMARKS.md and plots")
+    bench.add_argument("--quick", action="store_true", help="smoke run: 1 fold, 2 seeds, few epochs")
+    bench.set_defaults(func=_bench)
+    demo = verbs.add_parser("demo", help="shipped MIGA-Conv on the built-in S&P 500 test months")
+    demo.add_argument("--top", type=int, default=10)
+    demo.set_defaults(func=_demo)
