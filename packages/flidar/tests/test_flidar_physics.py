@@ -112,9 +112,13 @@ def test_photon_counts_are_poisson():
     assert torch.equal(draws, draws.round()) and draws.min() >= 0
 
 
-@pytest.mark.parametrize(("depth", "mu_sp", "rho_range"), [(5.0, 1.0, (0.0, math.inf)), (None, 1.0, (4.0, 10.0))])
-def test_diffusion_model_agrees_with_monte_carlo(depth, mu_sp, rho_range):
-    tally = simulate_exits(12_000, mu_sp, source_depth=depth, t_max_ps=2500.0, seed=1)
+@pytest.mark.parametrize(("depth", "mu_sp", "g", "photons", "rho_range"), [
+    (5.0, 1.0, 0.0, 12_000, (0.0, math.inf)),     # buried isotropic source (the emission leg)
+    (8.0, 1.5, 0.8, 5_000, (0.0, math.inf)),      # tissue-like anisotropic scattering, mu_s = 7.5 /mm
+    (None, 1.0, 0.0, 12_000, (4.0, 10.0)),        # pencil beam, detector annulus (the excitation leg)
+])
+def test_diffusion_model_agrees_with_monte_carlo(depth, mu_sp, g, photons, rho_range):
+    tally = simulate_exits(photons, mu_sp, g=g, source_depth=depth, t_max_ps=2500.0, seed=1)
     edges = np.arange(0.0, 2501.0, 100.0)
     for mu_a in (0.0, 0.02):
         mc = tally.histogram(edges, mu_a, rho_range)

@@ -7,7 +7,7 @@ import csv
 import time
 from importlib.resources import files
 
-DEFAULT_WEIGHTS = "weights/evidence_moe.safetensors"
+SHIPPED_WEIGHTS = {"evidence-moe": "weights/evidence_moe.safetensors", "cnn": "weights/cnn.safetensors"}
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -23,19 +23,24 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from moe_zoo.core import InputError
     from moe_zoo.flidar.train import TrainConfig, train
 
     config = TrainConfig(kind=args.kind, seed=args.seed)
     overrides = {k: v for k, v in {"n_train": args.n_train, "expert_steps": args.expert_steps,
                                    "critic_steps": args.critic_steps, "joint_steps": args.joint_steps}.items()
                  if v is not None}
-    out = args.out or (str(files("moe_zoo.flidar").joinpath(DEFAULT_WEIGHTS)) if args.kind == "evidence-moe" else None)
+    if args.ship:
+        if args.kind not in SHIPPED_WEIGHTS or args.out:
+            raise InputError(f"--ship writes the package's weights for {sorted(SHIPPED_WEIGHTS)} and takes no --out")
+        out = str(files("moe_zoo.flidar").joinpath(SHIPPED_WEIGHTS[args.kind]))
+    else:
+        out = args.out or f"flidar-{args.kind}.safetensors"
     result = train(config.replace(**overrides), checkpoint=out, state_path=args.state, threads=args.threads,
                    progress=not args.quiet)
     print(f"trained {args.kind} in {result.seconds:.0f} s; validation: "
           + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
-    if out:
-        print(f"checkpoint: {out}")
+    print(f"checkpoint: {out}")
     return 0
 
 
@@ -105,7 +110,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     tr = verbs.add_parser("train", help="train EvidenceMoE (or a baseline) on simulated data")
     tr.add_argument("--kind", default="evidence-moe", choices=("evidence-moe", "plain-moe", "cnn"))
-    tr.add_argument("--out", help="checkpoint path (default for evidence-moe: the package's shipped weights)")
+    tr.add_argument("--out", help="checkpoint path (default: flidar-<kind>.safetensors)")
+    tr.add_argument("--ship", action="store_true",
+                    help="overwrite the package's shipped weights (evidence-moe or cnn; how they were made)")
     tr.add_argument("--state", help="resumable training-state file")
     tr.add_argument("--n-train", type=int)
     tr.add_argument("--expert-steps", type=int)

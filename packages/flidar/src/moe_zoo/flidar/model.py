@@ -318,5 +318,5 @@ register_model("evidence-moe-flidar", config=EvidenceMoEConfig(), weights="moe_z
                summary="EvidenceMoE: early/late/global experts, Dirichlet critics, decider (FLiDAR depth + lifetime)")(EvidenceMoE)
 register_model("plain-moe-flidar", config=EvidenceMoEConfig(use_critics=False),
                summary="Baseline: the same three experts and decider gates without critics")(EvidenceMoE)
-register_model("cnn-flidar", config=SingleRegressorConfig(),
+register_model("cnn-flidar", config=SingleRegressorConfig(), weights="moe_zoo.flidar:weights/cnn.safetensors",
                summary="Baseline: one CNN regressor over the whole histogram")(SingleRegressor)

@@ -85,40 +85,59 @@ def extrapolation_length(mu_sp: Tensor, n: Tensor | float) -> Tensor:
     return 2.0 * boundary_coefficient(n).to(mu_sp) * diffusion_coefficient(mu_sp)
 
 
-def _erfc_pair(a: Tensor, b: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``P = e^{-2 sqrt(ab)} erfc(u-)``, ``Q = e^{2 sqrt(ab)} erfc(u+)``, ``u+- = sqrt(a/t) +- sqrt(b t)``,
-    and ``E = exp(-a/t - b t)``.
+def _kernel_cumulative(power: float, terms, b: Tensor, t: Tensor) -> Tensor:
+    """``F(t) = sum_i w_i int_0^t s^(-p) exp(-a_i/s - b s) ds`` for ``p = 3/2`` or ``5/2``, ``t > 0``.
 
+    With ``u+- = sqrt(a/t) +- sqrt(b t)``, ``P = e^{-2 sqrt(ab)} erfc(u-)``, ``Q = e^{2 sqrt(ab)} erfc(u+)``::
+
+        J(t) = int_0^t s^(-3/2) e^{-a/s-bs} ds = sqrt(pi) / (2 sqrt a) (P + Q)
+        K(t) = int_0^t s^(-5/2) e^{-a/s-bs} ds = -dJ/da
+             = sqrt(pi) / (4 a^(3/2)) (P + Q) + sqrt(pi b) / (2 a) (P - Q) + e^{-a/t - bt} / (a sqrt t)
+
+    ``terms``: ``(a_i, w_i)`` pairs broadcastable against ``b`` (``[B, 1]``); ``t``: ``[M]``. The
+    ``sqrt(b t)`` and ``t^(-1/2)`` factors are shared by all terms and the ``e^{+-2 sqrt(ab)}``
+    factors folded into per-row coefficients, so each term costs two ``erfc`` over ``[B, M]``.
     ``Q`` underflows to 0 exactly where it is negligible (``Q <= E / (u+ sqrt(pi))``), so plain
-    ``erfc`` is safe as long as ``e^{2 sqrt(ab)}`` is finite (``2 sqrt(ab) < 80``: far beyond tissue).
+    ``erfc`` is safe while ``e^{2 sqrt(ab)}`` is finite (``2 sqrt(ab) < 80``: far beyond tissue).
     """
-    sa_t, sbt = torch.sqrt(a / t), torch.sqrt(b * t)
-    two_sqrt_ab = 2.0 * torch.sqrt(a * b)
-    p = torch.exp(-two_sqrt_ab) * torch.erfc(sa_t - sbt)
-    q = torch.exp(two_sqrt_ab) * torch.erfc(sa_t + sbt)
-    return p, q, torch.exp(-(sa_t * sa_t + sbt * sbt))
+    sqrt_pi = math.sqrt(math.pi)
+    inv_sqrt_t = torch.rsqrt(t)
+    sqrt_b = torch.sqrt(b)
+    sbt = sqrt_b * torch.sqrt(t)
+    if power not in (1.5, 2.5):
+        raise ValueError(f"power must be 1.5 or 2.5, got {power}")
+    total = None
+    for a, w in terms:
+        sqrt_a = torch.sqrt(a)
+        sat = sqrt_a * inv_sqrt_t
+        two_sqrt_ab = 2.0 * sqrt_a * sqrt_b
+        if power == 1.5:
+            c_minus = c_plus = w * sqrt_pi / (2.0 * sqrt_a)
+        else:
+            c_pq, c_pmq = sqrt_pi / (4.0 * a * sqrt_a), sqrt_pi * sqrt_b / (2.0 * a)
+            c_minus, c_plus = w * (c_pq + c_pmq), w * (c_pq - c_pmq)
+        term = torch.erfc(sat - sbt) * (c_minus * torch.exp(-two_sqrt_ab))
+        term = torch.addcmul(term, torch.erfc(sat + sbt), c_plus * torch.exp(two_sqrt_ab))
+        if power != 1.5:
+            envelope = torch.exp(-torch.addcmul(sbt * sbt, sat, sat))
+            term = torch.addcmul(term, envelope * inv_sqrt_t, w / a)
+        total = term if total is None else total + term
+    return total
 
 
 def cumulative_t32(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """``J(t) = int_0^t s^(-3/2) exp(-a/s - b s) ds = sqrt(pi)/(2 sqrt(a)) (P + Q)`` (``t > 0``)."""
-    p, q, _ = _erfc_pair(a, b, t)
-    return math.sqrt(math.pi) / (2.0 * torch.sqrt(a)) * (p + q)
+    return _kernel_cumulative(1.5, [(a, 1.0)], b, t)
 
 
 def cumulative_t52(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """``K(t) = int_0^t s^(-5/2) exp(-a/s - b s) ds = -dJ/da``::
-
-        K = sqrt(pi) / (4 a^(3/2)) (P + Q) + sqrt(pi b) / (2 a) (P - Q) + exp(-a/t - b t) / (a sqrt(t))
-    """
-    p, q, envelope = _erfc_pair(a, b, t)
-    sqrt_pi = math.sqrt(math.pi)
-    return (sqrt_pi / (4.0 * a ** 1.5) * (p + q) + sqrt_pi * torch.sqrt(b) / (2.0 * a) * (p - q)
-            + envelope / (a * torch.sqrt(t)))
+    """``K(t) = int_0^t s^(-5/2) exp(-a/s - b s) ds = -dJ/da`` (formula in :func:`_kernel_cumulative`)."""
+    return _kernel_cumulative(2.5, [(a, 1.0)], b, t)
 
 
-def _bin_integrals(cumulative, a: Tensor, b: Tensor, edges: Tensor) -> Tensor:
-    """Per-bin integrals ``F(t_{k+1}) - F(t_k)`` for a ``[..., 1]`` parameter batch; ``F(0) = 0``."""
-    values = cumulative(a, b, edges[1:])
+def _bin_integrals(power: float, terms, b: Tensor, edges: Tensor) -> Tensor:
+    """Per-bin integrals ``F(t_{k+1}) - F(t_k)`` of :func:`_kernel_cumulative`; ``F(0) = 0``."""
+    values = _kernel_cumulative(power, terms, b, edges[1:])
     return torch.diff(values, dim=-1, prepend=torch.zeros_like(values[..., :1]))
 
 
@@ -142,8 +161,7 @@ def fluence_bins(depth: Tensor, mu_a: Tensor, mu_sp: Tensor, edges: Tensor, *, n
     scale = c * (math.pi * four_dc) ** -1.5
     r1 = (depth - z0) ** 2 + rho**2
     r2 = (depth + z0 + 2.0 * zb) ** 2 + rho**2
-    return scale * (_bin_integrals(cumulative_t32, r1 / four_dc, b, edges)
-                    - _bin_integrals(cumulative_t32, r2 / four_dc, b, edges))
+    return scale * _bin_integrals(1.5, [(r1 / four_dc, 1.0), (r2 / four_dc, -1.0)], b, edges)
 
 
 def reflectance_bins(source_depth: Tensor, mu_a: Tensor, mu_sp: Tensor, edges: Tensor, *, n: float,
@@ -156,8 +174,7 @@ def reflectance_bins(source_depth: Tensor, mu_a: Tensor, mu_sp: Tensor, edges: T
     b = mu_a * c
     scale = 0.5 * (math.pi * four_dc) ** -1.5
     z2 = zs + 2.0 * zb
-    return scale * (zs * _bin_integrals(cumulative_t52, (zs**2 + rho**2) / four_dc, b, edges)
-                    + z2 * _bin_integrals(cumulative_t52, (z2**2 + rho**2) / four_dc, b, edges))
+    return scale * _bin_integrals(2.5, [((zs**2 + rho**2) / four_dc, zs), ((z2**2 + rho**2) / four_dc, z2)], b, edges)
 
 
 def reflectance_pcw(rho: Tensor, t: Tensor, mu_a: Tensor | float, mu_sp: Tensor | float, n: float = 1.4,
@@ -238,11 +255,7 @@ def exitance_bins(source_depth: float, mu_a: float, mu_sp: float, edges: Tensor,
     mu_sp_t = torch.tensor(mu_sp, dtype=torch.float64)
     c, four_dc, zb = _medium(mu_sp_t, n)
     b = torch.tensor(mu_a * c, dtype=torch.float64)
-    total = torch.zeros(edges.numel() - 1, dtype=torch.float64)
-    for z in (source_depth, source_depth + float(2.0 * zb)):
-        for rho, sign in ((rho_range[0], 1.0), (rho_range[1], -1.0)):
-            if math.isinf(rho):
-                continue
-            a = torch.tensor((z**2 + rho**2), dtype=torch.float64) / four_dc
-            total += sign * z * _bin_integrals(cumulative_t32, a, b, edges)
-    return 0.5 * (math.pi * four_dc) ** -0.5 * total
+    terms = [(torch.tensor(z**2 + rho**2, dtype=torch.float64) / four_dc, sign * z)
+             for z in (source_depth, source_depth + float(2.0 * zb))
+             for rho, sign in ((rho_range[0], 1.0), (rho_range[1], -1.0)) if not math.isinf(rho)]
+    return 0.5 * (math.pi * four_dc) ** -0.5 * _bin_integrals(1.5, terms, b, edges)

@@ -215,13 +215,13 @@ def add_photon_noise(shape: Tensor, photons: Tensor, background: Tensor, generat
     return torch.poisson(rate, generator=generator)
 
 
-def simulate(n: int, config: SimulationConfig | None = None, *, seed: int = 0, chunk: int = 1024,
+def simulate(n: int, config: SimulationConfig | None = None, *, seed: int = 0, chunk: int = 256,
              device: str | torch.device | None = "cpu", dtype: torch.dtype = torch.float32,
              **overrides: object) -> TCSPCData:
     """Simulate ``n`` labelled FLiDAR histograms (``overrides`` change config fields).
 
-    Everything is vectorised over the batch (``chunk`` histograms per pass, small enough to
-    stay in cache); ``seed`` fixes both the parameters and the photon noise. The kernels are
+    Everything is vectorised over the batch (``chunk`` histograms per pass: 256 keeps each
+    ``[chunk, 1024]`` float32 temporary at 1 MiB, near the CPU cache; measured faster than 128 or 1024); ``seed`` fixes both the parameters and the photon noise. The kernels are
     evaluated in ``dtype`` (float32 agrees with float64 to ~1e-5 in L1 of a histogram).
     """
     if not isinstance(n, int) or n < 1:

@@ -235,6 +235,9 @@ def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str |
     for stage, steps in config.stages():
         last = first + steps
         params = _stage_parameters(model, stage)
+        trainable = {id(p) for p in params}
+        for p in model.parameters():  # frozen parts get no gradients: stage 2 skips the experts' backward
+            p.requires_grad_(id(p) in trainable)
         lr = config.lr * (config.joint_lr_scale if stage == "joint" else 1.0)
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps))
@@ -273,6 +276,7 @@ def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str |
             save_training_state(state_path, model, None, step=step, metadata={"stage": stage})
         _log.info("stage %s done at step %d (%.0f s)", stage, step, time.perf_counter() - started)
         first = last
+    model.requires_grad_(True)
     seconds = time.perf_counter() - started
     metrics = evaluate_model(model, val_data)
     _log.info("%s validation: %s (%.0f s)", config.kind, metrics, seconds)
