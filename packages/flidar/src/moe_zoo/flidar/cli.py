@@ -137,7 +137,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.set_defaults(func=_predict)
 
     be = verbs.add_parser("bench", help="EvidenceMoE vs baselines over seeds; writes BENCHMARKS.md and figures")
-    be.add_argument("--quick", action="store_true", help="small smoke run (writes BENCHMARKS.quick.md)")
+    be.add_argument("--quick", action="store_true", help="small smoke run (writes under benchmarks/quick/, not committed)")
     be.set_defaults(func=_bench)
 
     de = verbs.add_parser("demo", help="simulate tissue histograms and recover depth and lifetime")
