@@ -8,6 +8,7 @@ then writes its output and gradients to OUT_DIR/rank{r}.safetensors.
 import os
 import sys
 
+import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
@@ -17,6 +18,7 @@ from moe_zoo.core.parallel import ExpertParallelMoE
 
 
 def run(rank: int, world: int, out_dir: str, port: str) -> None:
+    torch.set_num_threads(1)  # one thread per rank: the ranks share the machine's cores
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
