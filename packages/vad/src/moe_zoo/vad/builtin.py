@@ -32,8 +32,14 @@ import numpy as np
 from moe_zoo.core import Config, InputError, get_logger
 from moe_zoo.vad.data import NORMAL, FeatureSet, VideoFeatures, read_list, split_concatenated
 from moe_zoo.vad.features import FeatureConfig, SnippetExtractor, extract_stream, make_extractor
-from moe_zoo.vad.synthesis import ANOMALY_CLASSES, AnomalyEvent, opencv_data_path, render, sample_event
-from moe_zoo.vad.video import read_video
+from moe_zoo.vad.synthesis import (
+    ANOMALY_CLASSES,
+    AnomalyEvent,
+    opencv_data_path,
+    render,
+    sample_event,
+)
+from moe_zoo.vad.video import iter_frames, probe
 
 _log = get_logger(__name__)
 FOOTAGE = "vtest.avi"
@@ -116,7 +122,7 @@ class _Footage:
     """The decoded footage (both orientations) and its per-snippet features."""
 
     def __init__(self, config: BuiltinConfig, extractor: SnippetExtractor) -> None:
-        frames, self.fps = read_video(opencv_data_path(FOOTAGE))
+        frames, self.fps = footage_frames()
         self.frames = {False: frames, True: np.ascontiguousarray(frames[:, :, ::-1])}
         self.extractor = extractor
         usable = len(frames) - len(frames) % extractor.snippet_len
@@ -206,11 +212,22 @@ def clip_specs(config: BuiltinConfig | None = None, *, root: Path | None = None)
     return {c["name"]: ClipSpec.from_dict(c) for c in json.loads((root / "clips.json").read_text())["clips"]}
 
 
+def footage_frames(stop: int | None = None) -> tuple[np.ndarray, float]:
+    """Frames ``[0, stop)`` of the footage as decoded for the data set (all when ``stop`` is None)."""
+    path = opencv_data_path(FOOTAGE)
+    frames = []
+    for frame in iter_frames(path):
+        if stop is not None and len(frames) == stop:
+            break
+        frames.append(frame)
+    return np.stack(frames), probe(path).fps
+
+
 def render_clip(spec: ClipSpec, config: BuiltinConfig | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Frames ``uint8 [clip_len, H, W, 3]``, frame labels and fps of one built-in clip."""
     config = config or BuiltinConfig()
-    frames, fps = read_video(opencv_data_path(FOOTAGE))
-    frames = frames[spec.start:spec.start + config.clip_len]
+    frames, fps = footage_frames(spec.start + config.clip_len)
+    frames = frames[spec.start:]
     frames = np.ascontiguousarray(frames[:, :, ::-1]) if spec.flip else frames
     if spec.event is None:
         return frames, np.zeros(len(frames), dtype=np.uint8), fps

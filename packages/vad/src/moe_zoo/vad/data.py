@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -124,9 +125,24 @@ def xd_classes(name: str) -> tuple[str, ...]:
     return (NORMAL,) if NORMAL in classes else classes
 
 
+def _locate(path: Path, base: Path, rerooted: bool) -> Path:
+    """A listed path: relative ones under ``base``; absolute ones as written, unless they do not
+    exist and a ``root`` was given, then ``root/<class>/<file>`` or ``root/<file>`` (the published
+    RTFM lists hold their authors' absolute paths)."""
+    if not path.is_absolute():
+        return base / path
+    if path.exists() or not rerooted:
+        return path
+    for candidate in (base / path.parent.name / path.name, base / path.name):
+        if candidate.exists():
+            return candidate
+    return path
+
+
 def read_list(list_file: str | Path, root: str | Path | None = None) -> list[tuple[str, tuple[Path, ...]]]:
     """Parse a feature list: one ``.npy`` path per line (relative paths resolved against ``root``,
-    default the list's folder). Per-crop files ``<video>__<k>.npy`` are grouped per video, in order."""
+    default the list's folder; see :func:`_locate` for absolute ones). Per-crop files
+    ``<video>__<k>.npy`` are grouped per video, in order."""
     list_file = Path(list_file)
     if not list_file.is_file():
         raise InputError(f"list file not found: {list_file}")
@@ -138,8 +154,7 @@ def read_list(list_file: str | Path, root: str | Path | None = None) -> list[tup
             continue
         if not entry.endswith(".npy"):
             raise InputError(f"{list_file}:{line_no}: expected a .npy path, got {entry!r}")
-        path = Path(entry.replace("\\", "/"))
-        path = path if path.is_absolute() else base / path
+        path = _locate(Path(entry.replace("\\", "/")), base, root is not None)
         stem = path.name[:-4]
         match = _CROP.match(stem)
         video = match.group("video") if match else stem.removesuffix("_i3d")
@@ -206,7 +221,7 @@ def split_concatenated(gt: np.ndarray, lengths: Sequence[int], source: str = "gr
         raise InputError(f"{source} has {len(gt)} frames but the listed videos need {int(sum(lengths))} "
                          f"(sum of 16 x snippets); is it the ground truth of this list, in this order?")
     bounds = np.cumsum([0, *lengths])
-    return [gt[a:b].astype(np.uint8) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [gt[a:b].astype(np.uint8) for a, b in pairwise(bounds)]
 
 
 def load_features_list(list_file: str | Path, *, dataset: str = "ucf", root: str | Path | None = None,
@@ -257,7 +272,7 @@ def pool_segments(features: np.ndarray, n_segments: int) -> np.ndarray:
     ``n_segments`` equal bins (``linspace``) and average each; an empty bin takes its snippet."""
     bounds = np.linspace(0, len(features), n_segments + 1).astype(int)
     out = np.empty((n_segments, *features.shape[1:]), dtype=np.float32)
-    for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for i, (lo, hi) in enumerate(pairwise(bounds)):
         out[i] = features[lo:hi].mean(0) if hi > lo else features[min(lo, len(features) - 1)]
     return out
 

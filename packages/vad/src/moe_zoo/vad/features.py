@@ -170,7 +170,7 @@ class MobileNetMotionExtractor:
 
     @torch.inference_mode()
     def extract(self, frames: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-        frames = np.asarray(frames)
+        frames = np.ascontiguousarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise InputError(f"frames must be uint8 [N, H, W, 3], got {frames.dtype} {frames.shape}")
         length = self.snippet_len
@@ -181,7 +181,7 @@ class MobileNetMotionExtractor:
         s = n // length
         mw, mh = self.config.motion_size
         if previous is not None:
-            video_with_context = torch.cat([torch.from_numpy(np.asarray(previous))[None].to(self.device), video])
+            video_with_context = torch.cat([torch.from_numpy(np.ascontiguousarray(previous))[None].to(self.device), video])
         else:
             video_with_context = torch.cat([video[:1], video])  # the first frame is its own predecessor
         grey = video_with_context.permute(0, 3, 1, 2).float().mean(1, keepdim=True) / 255.0

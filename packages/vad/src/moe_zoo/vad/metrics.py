@@ -19,7 +19,9 @@ from moe_zoo.core import InputError
 from moe_zoo.vad.data import NORMAL, VideoFeatures
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+def frame_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC of frame scores against 0/1 frame labels (NaN when only one class is present)."""
+    labels = np.asarray(labels)
     return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
 
 
@@ -40,14 +42,14 @@ def frame_metrics(frame_scores: Sequence[np.ndarray], videos: Sequence[VideoFeat
     abnormal = [i for i, v in enumerate(videos) if v.label]
     normal = [i for i, v in enumerate(videos) if not v.label]
     result = {
-        "auc": _auc(all_labels, all_scores),
+        "auc": frame_auc(all_labels, all_scores),
         "ap": float(average_precision_score(all_labels, all_scores)),
-        "auc_abnormal": _auc(np.concatenate([labels[i] for i in abnormal]),
+        "auc_abnormal": frame_auc(np.concatenate([labels[i] for i in abnormal]),
                              np.concatenate([frame_scores[i] for i in abnormal])) if abnormal else float("nan"),
     }
     classes = sorted({c for v in videos for c in v.classes if c != NORMAL})
     for cls in classes:
         keep = [i for i, v in enumerate(videos) if cls in v.classes] + normal
-        result[f"auc_{cls}"] = _auc(np.concatenate([labels[i] for i in keep]),
+        result[f"auc_{cls}"] = frame_auc(np.concatenate([labels[i] for i in keep]),
                                     np.concatenate([frame_scores[i] for i in keep]))
     return result

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +71,7 @@ class GSMoEConfig(Config):
 
 def _mlp(sizes: list[int], activation: type[nn.Module] = nn.GELU) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(activation())
@@ -230,7 +231,7 @@ class ClassExperts(nn.Module):
         self.proj = StackedLinear(e, d, d)
         self.ffn = ExpertBank(e, d, config.expert_hidden, activation="gelu", bias=True)
         sizes = [d, *config.expert_mlp, 1]
-        self.mlp = nn.ModuleList(StackedLinear(e, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.mlp = nn.ModuleList(StackedLinear(e, a, b) for a, b in pairwise(sizes))
 
     def _ffn(self, x: Tensor) -> Tensor:
         bank = self.ffn
@@ -392,7 +393,7 @@ class MILRanking(nn.Module):
         self.config = config or MILConfig()
         sizes = [self.config.feature_dim, *self.config.hidden, 1]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (a, b) in enumerate(pairwise(sizes)):
             layers.append(nn.Linear(a, b))
             if i < len(sizes) - 2:
                 layers += [nn.ReLU(), nn.Dropout(self.config.dropout)]

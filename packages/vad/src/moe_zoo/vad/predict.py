@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,13 @@ class VADResult:
                            expert_scores=self.expert_scores, class_names=self.class_names,
                            snippet_len=self.snippet_len, title=title if title is not None else self.source)
 
+    def to_dict(self) -> dict:
+        """JSON-ready: frame scores, segments, favoured class and the gate's evidence per class."""
+        return {"source": self.source, "fps": self.fps, "n_frames": self.n_frames, "threshold": self.threshold,
+                "favoured_class": self.favoured_class, "class_evidence": self.class_evidence,
+                "segments": [asdict(s) for s in self.segments],
+                "frame_scores": [round(float(v), 5) for v in self.frame_scores]}
+
     def summary(self) -> str:
         """A few human-readable lines."""
         duration = self.n_frames / self.fps
@@ -97,11 +104,19 @@ def load_default_model(device: str | torch.device | None = None) -> GSMoE:
     return _DEFAULT[str(device)]
 
 
-def _resolve_model(model, device) -> GSMoE:
-    if model is None:
+def load(path: str | Path | None = None, device: str | torch.device | None = None) -> GSMoE:
+    """A GS-MoE model: the shipped weights (``path=None``) or a checkpoint written by :func:`train`."""
+    if path is None:
         return load_default_model(device)
-    if isinstance(model, str | Path):
-        model = load_model(model, device=device)
+    model = load_model(path, device=resolve_device(device))
+    if not isinstance(model, GSMoE):
+        raise InputError(f"{path} holds a {type(model).__name__}, not a GS-MoE model")
+    return model.eval()
+
+
+def _resolve_model(model, device) -> GSMoE:
+    if model is None or isinstance(model, str | Path):
+        return load(model, device)
     if not isinstance(model, GSMoE):
         raise InputError(f"predict needs a GS-MoE model (or a checkpoint path), got {type(model).__name__}")
     return model.to(device).eval()

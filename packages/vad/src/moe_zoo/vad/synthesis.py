@@ -166,7 +166,7 @@ def _abandoned_object(out, labels, event, rng) -> None:
 
 
 def _camera_shake(out, labels, event, rng) -> None:
-    height, width = out.shape[1:3]
+    width = out.shape[2]
     amplitude = rng.uniform(0.04, 0.10) * width
     offset = np.zeros(2)
     for t in range(event.start, event.end):

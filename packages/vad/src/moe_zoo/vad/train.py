@@ -34,11 +34,24 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from moe_zoo.core import Config, InputError, get_logger, resolve_device, save_checkpoint, seed_everything
+from moe_zoo.core import (
+    Config,
+    InputError,
+    get_logger,
+    resolve_device,
+    save_checkpoint,
+    seed_everything,
+)
 from moe_zoo.core.training_state import load_training_state, save_training_state
 from moe_zoo.vad.data import FeatureSet, pool_segments
 from moe_zoo.vad.features import FeatureConfig
-from moe_zoo.vad.losses import bce, gaussian_pseudo_labels, mil_ranking_loss, topk_mil_loss, urdmu_loss
+from moe_zoo.vad.losses import (
+    bce,
+    gaussian_pseudo_labels,
+    mil_ranking_loss,
+    topk_mil_loss,
+    urdmu_loss,
+)
 from moe_zoo.vad.model import GSMoE, GSMoEConfig, MILConfig, MILRanking
 
 _log = get_logger(__name__)
@@ -148,15 +161,20 @@ def _encode_training_set(encoder, batches: _Batches, config: TrainConfig, device
     return task.cpu(), pseudo.cpu(), has_peak.cpu()
 
 
-def train(data: FeatureSet, config: TrainConfig | None = None, model_config: GSMoEConfig | MILConfig | None = None,
+def train(data: FeatureSet | None = None, config: TrainConfig | None = None, model_config: GSMoEConfig | MILConfig | None = None,
           *, device: str | torch.device | None = None, checkpoint: str | Path | None = None,
           state_path: str | Path | None = None, progress: bool = True, metadata: dict | None = None) -> TrainResult:
-    """Train one variant on ``data`` (a training :class:`FeatureSet`); optionally save the model.
+    """Train one variant on ``data`` (a training :class:`FeatureSet`, default the built-in
+    training split); optionally save the model to ``checkpoint``.
 
     ``state_path`` makes the run resumable: the training state is written atomically after each
     stage and every ``checkpoint_every`` steps, and a rerun with the same path continues from it.
     """
     config = config or TrainConfig()
+    if data is None:
+        from moe_zoo.vad.builtin import load_builtin
+
+        data = load_builtin("train", progress=progress)
     device = resolve_device(device)
     seed_everything(config.seed)
     started = time.perf_counter()

