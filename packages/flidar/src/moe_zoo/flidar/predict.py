@@ -78,7 +78,7 @@ def _as_counts(histograms: Tensor | np.ndarray | TCSPCData | str | Path, model: 
 
 @torch.no_grad()
 def predict(histograms: Tensor | np.ndarray | TCSPCData | str | Path, model: str | Path | EvidenceMoE | None = None,
-            *, device: str | torch.device | None = None, batch_size: int = 4096) -> FLiDARPrediction:
+            *, device: str | torch.device | None = None, batch_size: int = 1024) -> FLiDARPrediction:
     """Depth, lifetime and uncertainty for TCSPC histograms (``[N, T]`` or ``[T]`` counts,
     :class:`TCSPCData`, or a ``.npz``/``.h5`` file path)."""
     net = load(model, device=device)
