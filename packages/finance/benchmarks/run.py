@@ -2,9 +2,7 @@
 
 import sys
 
-from moe_zoo.core import setup_logging
 from moe_zoo.finance.benchmark import main
 
 if __name__ == "__main__":
-    setup_logging("INFO")
     sys.exit(main(sys.argv[1:]))

@@ -73,3 +73,19 @@ def test_evaluate_on_the_test_months(sp500_features):
     assert 40 <= result.signal.days <= 70 and -1 < result.signal.ic < 1
     assert result.backtest.config.topk == 30
     assert isinstance(result.scores, pd.Series) and result.scores.index.nlevels == 2
+
+
+def test_benchmark_summary_is_written_between_the_readme_markers(tmp_path):
+    from moe_zoo.finance.benchmark import README_END, README_START, _verdict, write_readme_summary
+
+    runs = [{"model": m, "ic": ic, "rank_ic": ic, "annualized_return_with_cost": ret}
+            for m, ic, ret in (("miga-conv", 0.03, -0.1), ("miga-conv", 0.05, -0.2), ("miga-conv-single", 0.01, 0.1),
+                               ("miga-conv-single", 0.01, 0.3))]
+    verdict = _verdict(runs, ["miga-conv", "miga-conv-single"])
+    assert "IC 1 of 2" in verdict and "excess return 2 of 2" in verdict and "+0.0300" in verdict
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold numbers\n{README_END}\nrest\n")
+    assert write_readme_summary(readme, "new numbers")
+    assert readme.read_text() == f"intro\n{README_START}\nnew numbers\n{README_END}\nrest\n"
+    readme.write_text("no markers")
+    assert not write_readme_summary(readme, "x")

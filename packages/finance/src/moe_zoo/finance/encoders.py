@@ -13,27 +13,58 @@ from moe_zoo.core import InputError
 ENCODERS = ("conv", "gru", "lstm", "transformer", "mlp", "linear")
 
 
+def last_step_plan(length: int, kernel: int, dilations: tuple[int, ...]) -> tuple[list[int], list[tuple[Tensor, Tensor]]]:
+    """Which positions a causal dilated conv stack needs to produce its last step only.
+
+    Working backwards from ``{length - 1}``: layer ``l`` at position ``p`` reads ``p - j d_l`` for
+    ``j = 0..k-1`` (its taps) and ``p`` itself (the residual). Returns the input positions (sorted)
+    and, per layer, ``taps [P_l, k]`` (indices into the previous level's positions, oldest tap first;
+    ``-1`` = before the data, i.e. the causal zero padding) and ``residual [P_l]`` (index of ``p``).
+    """
+    needed = [[length - 1]]
+    for dilation in reversed(dilations):
+        needed.append(sorted({p - j * dilation for p in needed[-1] for j in range(kernel) if p >= j * dilation}))
+    needed.reverse()                                    # needed[0]: input positions, needed[l]: layer l's outputs
+    plan = []
+    for level, dilation in enumerate(dilations, start=1):
+        where = {p: i for i, p in enumerate(needed[level - 1])}
+        taps = [[where.get(p - (kernel - 1 - j) * dilation, -1) for j in range(kernel)] for p in needed[level]]
+        plan.append((torch.tensor(taps), torch.tensor([where[p] for p in needed[level]])))
+    return needed[0], plan
+
+
 class ConvEncoder(nn.Module):
     """MIGA-Conv's backbone: causal dilated temporal convolutions (a small TCN).
 
     ``h^0 = x W_in``; ``h^l = h^{l-1} + GELU(CausalConv_{k, dilation 2^{l-1}}(h^{l-1}))`` for
-    ``l = 1..L``; output ``LayerNorm(h^L_T)`` (the last day). With ``k = 3`` and ``L = 3`` the last
-    day sees the previous 15 days. Causal padding: position ``t`` reads only ``<= t``.
+    ``l = 1..L``, ``CausalConv(h)_t = b + sum_{j<k} W_j h_{t - (k-1-j) d}`` (``h_s = 0`` for ``s < 0``);
+    output ``LayerNorm(h^L_T)`` (the last day). With ``k = 3`` and ``L = 3`` the last day sees the
+    previous 15 days. Only the positions the last day depends on are computed
+    (:func:`last_step_plan`: 15 + 7 + 3 + 1 of the 4 x 20 for ``T = 20``), each layer as one gather and
+    one matmul with the ``Conv1d`` weights; the result equals the full-sequence convolution.
     """
 
     def __init__(self, d_feat: int, hidden: int, layers: int = 3, kernel: int = 3, dropout: float = 0.0) -> None:
         super().__init__()
         self.proj = nn.Linear(d_feat, hidden)
         self.convs = nn.ModuleList(nn.Conv1d(hidden, hidden, kernel, dilation=2**i) for i in range(layers))
-        self.pads = [(kernel - 1) * 2**i for i in range(layers)]
+        self.kernel = kernel
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(hidden)
+        self._plans: dict[int, tuple[list[int], list[tuple[Tensor, Tensor]]]] = {}
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.proj(x).transpose(1, 2)                       # [N, H, T]
-        for conv, pad in zip(self.convs, self.pads):
-            h = h + self.drop(nn.functional.gelu(conv(nn.functional.pad(h, (pad, 0)))))
-        return self.norm(h[:, :, -1])
+        length = x.shape[1]
+        if length not in self._plans:
+            self._plans[length] = last_step_plan(length, self.kernel, tuple(c.dilation[0] for c in self.convs))
+        inputs, plan = self._plans[length]
+        h = self.proj(x[:, inputs])                                              # [N, P_0, H]
+        for conv, (taps, residual) in zip(self.convs, plan):
+            padded = nn.functional.pad(h, (0, 0, 0, 1))                          # index -1: the zero padding
+            gathered = padded[:, taps.reshape(-1).to(x.device)].reshape(h.shape[0], len(taps), -1)  # [N, P_l, k*H]
+            weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)  # [H, k*H], tap-major
+            h = h[:, residual.to(x.device)] + self.drop(nn.functional.gelu(nn.functional.linear(gathered, weight, conv.bias)))
+        return self.norm(h[:, -1])
 
 
 class RecurrentEncoder(nn.Module):
