@@ -13,9 +13,11 @@ feature-gate on every expert input and self-gate residual over a gate's own expe
 moe-core's :class:`~moe_zoo.core.SoftGate`; feature- and self-gates come from
 :mod:`moe_zoo.core.gates`.
 
-The bank is written here (marked for moe-core): moe-core's ``ExpertBank.forward_all`` maps
-``[T, d] -> [T, E, d]`` with the output width tied to the input width and no per-expert inputs or
-normalisation, which HoME's experts need.
+The bank is written here rather than taken from moe-core: ``ExpertBank.forward_all`` maps
+``[T, d] -> [T, E, d]`` (one FFN, output width tied to the input width, one input for all
+experts), while HoME's experts need per-expert inputs (feature-gated, or read from different
+meta outputs), narrower outputs and a normalisation between the projection and the activation.
+Gating itself is all moe-core's (SoftGate, LowRankFeatureGate, SelfGate, SoftGate.mix).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +66,7 @@ class MLPBank(nn.Module):
             raise InputError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.n, self.d_in, self.widths, self.activation = n, d_in, widths, activation
         dims = (d_in, *widths)
-        self.weights = nn.ParameterList(nn.Parameter(torch.empty(n, a, b)) for a, b in zip(dims[:-1], dims[1:]))
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(n, a, b)) for a, b in pairwise(dims))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n, 1, b)) for b in widths)
         self.norm = nn.BatchNorm1d(n * widths[-1]) if norm else None
         self.last_activation = last_activation
@@ -169,8 +172,10 @@ class MultiGateLevel(nn.Module):
         self.self_gates = nn.ModuleDict({spec.name: SelfGate(d_in, len(spec.own))
                                          for spec in self.specs if self_gate and spec.own})
         for spec in self.specs:
-            self.register_buffer(f"visible_{spec.name}", torch.tensor(spec.experts), persistent=False)
-            self.register_buffer(f"own_{spec.name}", torch.tensor(spec.own, dtype=torch.long), persistent=False)
+            visible = None if spec.experts == tuple(range(n_experts)) else torch.tensor(spec.experts)
+            self.register_buffer(f"visible_{spec.name}", visible, persistent=False)
+            own_at = torch.tensor([spec.experts.index(e) for e in spec.own], dtype=torch.long)
+            self.register_buffer(f"own_at_{spec.name}", own_at, persistent=False)
 
     @property
     def d_out(self) -> int:
@@ -188,16 +193,13 @@ class MultiGateLevel(nn.Module):
         if self.feature_gate is not None:
             expert_in = self.feature_gate.apply(expert_in)
         experts = self.bank(expert_in)
-        # Every gate's weights (and self-gate weights on its own experts) scattered into one dense
-        # [T, G, E] matrix, zero outside the gate's mask: y = W @ E(x) is then one batched matmul.
-        rows, weights, dense = experts.shape[0], {}, []
+        outputs, weights = [], {}
         for spec, gate in zip(self.specs, self.gates):
             x = inputs[spec.source]
             w = gate(x).weights
             weights[spec.name] = w
-            full = w.new_zeros(rows, self.n_experts).index_copy(1, getattr(self, f"visible_{spec.name}"), w)
-            if spec.name in self.self_gates:
-                full = full.index_add(1, getattr(self, f"own_{spec.name}"), self.self_gates[spec.name](x))
-            dense.append(full)
-        mixed = torch.bmm(torch.stack(dense, 1), experts)
-        return LevelOutput(list(mixed.unbind(1)), experts, weights)
+            if spec.name in self.self_gates:  # the self-gate adds its weights on the gate's own experts
+                w = w.index_add(1, getattr(self, f"own_at_{spec.name}"), self.self_gates[spec.name](x))
+            visible = getattr(self, f"visible_{spec.name}")
+            outputs.append(SoftGate.mix(experts if visible is None else experts.index_select(1, visible), w))
+        return LevelOutput(outputs, experts, weights)

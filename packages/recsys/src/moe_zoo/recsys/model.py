@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from moe_zoo.core import Config, InputError, register_model
 from moe_zoo.recsys.experts import ExpertGroup, GateSpec, LevelOutput, MLPBank, MultiGateLevel
+from moe_zoo.recsys.schema import FeatureSchema
 
 TASK_KINDS = ("binary", "regression")
 
@@ -39,6 +40,7 @@ class RecsysConfig(Config):
     embed_dim: int = 8
     expert_widths: tuple[int, ...] = (64, 32)
     tower_widths: tuple[int, ...] = (32,)
+    schema: FeatureSchema | None = None  # raw-row encoding (set by training; needed by predict on rows)
 
     def __post_init__(self) -> None:
         n = len(self.tasks)
@@ -56,6 +58,9 @@ class RecsysConfig(Config):
             raise InputError("a model needs categorical fields (cardinalities) or numeric features")
         if any(c < 1 for c in self.cardinalities) or self.embed_dim < 1:
             raise InputError("cardinalities and embed_dim must be >= 1")
+        if self.schema is not None and (self.schema.cardinalities != tuple(self.cardinalities)
+                                        or len(self.schema.numeric) != self.n_numeric):
+            raise InputError("schema does not match cardinalities / n_numeric")
 
     @property
     def input_dim(self) -> int:
@@ -116,6 +121,12 @@ class MultiTaskModel(nn.Module):
         v = self.embedding(categorical, numeric)
         reps, levels = self.task_representations(v)
         return ModelOutput(self.towers(reps.transpose(0, 1)).squeeze(-1), levels)
+
+    @torch.no_grad()
+    def init_output_bias(self, prior: Sequence[float]) -> None:
+        """Start every tower at its task's prior: ``b_t = logit(base rate)`` (binary) or the label mean."""
+        bias = self.towers.biases[-1]
+        bias.copy_(torch.as_tensor(list(prior), dtype=bias.dtype).view_as(bias))
 
 
 @dataclass(frozen=True)
@@ -236,8 +247,11 @@ class HoME(MultiTaskModel):
     ``h_t = sum_{e in S2 + C2_c + T_t} Gate_t(m_c)_e E_e [+ SelfGate_t(m_c) . T_t(m_c)]``.
 
     Fix 3: every expert reads ``x_e * 2 sigmoid(x_e A_e B_e)`` (feature-gate) and each gate adds the
-    self-gated mixture of its own experts (self-gate). ``hierarchy=False`` drops level 1 (level 2
-    then reads ``v`` everywhere).
+    self-gated mixture of its own experts (self-gate).
+
+    ``hierarchy=False`` (ablation of fix 2) drops the meta level and the mask: one level on ``v``
+    whose shared pool also takes the category experts (``n_shared + C * n_category`` shared
+    experts, every task gate sees all of them plus its own), i.e. CGC with HoME's other fixes.
     """
 
     def __init__(self, config: HoMEConfig | None = None) -> None:
@@ -245,7 +259,7 @@ class HoME(MultiTaskModel):
         super().__init__(config)
         n_cat = max(config.task_groups) + 1
         self.n_categories = n_cat
-        expert = {"widths": config.expert_widths, "norm": config.expert_norm,
+        expert = {"norm": config.expert_norm,
                   "activation": "swish" if config.swish else "relu",
                   "feature_gate_rank": config.feature_gate_rank if config.feature_gate else 0,
                   "self_gate": config.self_gate}
@@ -259,20 +273,24 @@ class HoME(MultiTaskModel):
         ranges = _ranges([g.size for g in groups])
         specs = [GateSpec(f"category{c}", 0, ranges[0] + ranges[c + 1], ranges[c + 1]) for c in range(n_cat)]
         specs.append(GateSpec("shared", 0, tuple(range(sum(g.size for g in groups)))))
-        return MultiGateLevel(config.input_dim, groups, specs, **expert)
+        return MultiGateLevel(config.input_dim, groups, specs, config.expert_widths, **expert)
 
     @staticmethod
     def _task_level(config: HoMEConfig, n_cat: int, expert: dict) -> MultiGateLevel:
-        # inputs: [m_category0, ..., m_category{C-1}, m_shared]
-        groups = [ExpertGroup("shared", config.n_shared_experts, n_cat)]
-        groups += [ExpertGroup(f"category{c}", config.n_category_experts, c) for c in range(n_cat)]
+        # inputs: [m_category0, ..., m_category{C-1}, m_shared] (or v for all of them without the hierarchy)
+        n_category = config.n_category_experts if config.hierarchy else 0
+        n_shared = config.n_shared_experts + (0 if config.hierarchy else n_cat * config.n_category_experts)
+        groups = [ExpertGroup("shared", n_shared, n_cat)]
+        groups += [ExpertGroup(f"category{c}", n_category, c) for c in range(n_cat) if n_category]
         groups += [ExpertGroup(t, config.n_task_experts, c) for t, c in zip(config.tasks, config.task_groups)]
         ranges = _ranges([g.size for g in groups])
-        shared, categories, tasks = ranges[0], ranges[1:1 + n_cat], ranges[1 + n_cat:]
+        shared = ranges[0]
+        categories = ranges[1:1 + n_cat] if n_category else [()] * n_cat
+        tasks = ranges[1 + n_cat:] if n_category else ranges[1:]
         specs = [GateSpec(t, c, shared + categories[c] + tasks[i], tasks[i])
                  for i, (t, c) in enumerate(zip(config.tasks, config.task_groups))]
         d_in = config.expert_widths[-1] if config.hierarchy else config.input_dim
-        return MultiGateLevel(d_in, groups, specs, **expert)
+        return MultiGateLevel(d_in, groups, specs, config.expert_widths, **expert)
 
     def task_representations(self, v):
         record = []
