@@ -8,7 +8,16 @@ import torch
 from moe_zoo.core import InputError, create_model, list_models
 from moe_zoo.core.gates import LowRankFeatureGate, SelfGate
 from moe_zoo.recsys.experts import ExpertGroup, GateSpec, MLPBank, MultiGateLevel
-from moe_zoo.recsys.model import PLE, HoME, HoMEConfig, MMoE, MMoEConfig, PLEConfig, SharedBottom, SharedBottomConfig
+from moe_zoo.recsys.model import (
+    PLE,
+    HoME,
+    HoMEConfig,
+    MMoE,
+    MMoEConfig,
+    PLEConfig,
+    SharedBottom,
+    SharedBottomConfig,
+)
 
 MODELS = [(SharedBottom, SharedBottomConfig, {}), (MMoE, MMoEConfig, {}), (PLE, PLEConfig, {}),
           (PLE, PLEConfig, {"n_levels": 2}), (HoME, HoMEConfig, {}), (HoME, HoMEConfig, {"hierarchy": False})]

@@ -17,7 +17,11 @@ def _metrics_text(metrics: dict) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
     from moe_zoo.recsys.train import TrainConfig, train
+
+    torch.set_num_threads(args.threads)
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience)
     result = train(args.data, args.model, config=config, seed=args.seed, device=args.device, save_to=args.out,
@@ -102,6 +106,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--patience", type=int, default=3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default=None)
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (small models: 1 is fastest)")
     train.add_argument("--out", default="recsys-home.safetensors", help="checkpoint to write")
     train.set_defaults(func=_train)
     ev = verbs.add_parser("eval", help="per-task AUC / GAUC / logloss / RMSE (and expert health) on a split")

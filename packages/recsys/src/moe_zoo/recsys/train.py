@@ -53,7 +53,8 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_valid_loss: float = math.inf
-    train_seconds: float = 0.0   # time in optimisation steps only (no evaluation)
+    train_seconds: float = 0.0   # wall time in optimisation steps only (no evaluation)
+    train_cpu_seconds: float = 0.0  # CPU time of this process in those steps (robust to other jobs)
     samples: int = 0             # training rows processed
 
     @property
@@ -171,7 +172,7 @@ def fit(model: nn.Module, splits: Splits, config: TrainConfig | None = None, *, 
         raise InputError("training needs at least 2 rows")
     epochs = tqdm(range(config.epochs), desc=f"train {type(model).__name__}", disable=not progress, file=sys.stderr)
     for epoch in epochs:
-        began, total = time.perf_counter(), 0.0
+        began, began_cpu, total = time.perf_counter(), time.process_time(), 0.0
         order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, config.batch_size):
             batch = order[start:start + config.batch_size]
@@ -183,6 +184,7 @@ def fit(model: nn.Module, splits: Splits, config: TrainConfig | None = None, *, 
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         result.train_seconds += time.perf_counter() - began
+        result.train_cpu_seconds += time.process_time() - began_cpu
         result.samples += n
         valid = _loss(model, splits.valid, config.eval_batch_size)
         result.history.append({"epoch": epoch + 1, "train_loss": total / n, "valid_loss": valid})
