@@ -91,3 +91,23 @@ def test_cli_verbs_parse():
     for verb in ("train", "eval", "bench", "demo", "data"):
         assert callable(parser.parse_args([verb]).func)
     assert parser.parse_args(["predict", "--rows", "x.csv"]).rows == "x.csv"
+
+
+def test_shipped_weights_load_and_score_raw_rows():
+    from moe_zoo.core import create_model
+
+    model = create_model("recsys-home", pretrained=True)
+    schema = model.config.schema
+    assert model.config.tasks == ("click", "like", "five_star") and schema is not None
+    rows = pd.DataFrame({name: [vocab[0], "never-seen"] for name, vocab in zip(schema.categorical, schema.vocabularies)})
+    for name, mean in zip(schema.numeric, schema.mean):
+        rows[name] = mean
+    scores = predict(model, rows)
+    assert scores.shape == (2, 3) and ((scores > 0) & (scores < 1)).all().all()
+
+
+def test_shipped_weights_rank_the_real_test_split(real_data):
+    from moe_zoo.recsys import evaluate, load, movielens
+
+    metrics = evaluate(load("home"), movielens().test).metrics
+    assert all(metrics[t]["auc"] > 0.75 for t in ("click", "like", "five_star"))

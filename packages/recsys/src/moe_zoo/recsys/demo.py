@@ -34,21 +34,24 @@ def run_demo() -> str:
     health = expert_health(model, splits.test)
     experts = health.experts
     lines += ["", "Expert health (the paper's anomalies):",
-              f"  zero activations per expert: {experts['zero_fraction'].max():.3f} at most (ReLU MMoE experts "
-              "typically have about half of theirs at zero)",
+              f"  zero activations per expert: {experts['zero_fraction'].max():.3f} at most (Swish after the norm; "
+              "the ReLU baselines' numbers are in BENCHMARKS.md)",
               f"  output RMS per expert: {experts['rms'].min():.2f}..{experts['rms'].max():.2f}",
               "  weight each task gate gives its own experts: "
               + ", ".join(f"{t} {w:.2f}" for t, w in health.own_weight().items())]
     test = splits.test
-    user = int(np.bincount(test.categorical[:, 0]).argmax())  # the user with the most test impressions
+    user = int(np.bincount(test.categorical[:, 0], weights=test.labels[:, 1]).argmax())  # most test likes
     rows = np.flatnonzero(test.categorical[:, 0] == user)
     scores = predict_outputs(model, test.subset(rows))
     best = rows[np.argsort(-scores[:, 1])[:5]]
     vocab = splits.schema.vocabularies[1]
     lines += ["", f"User {splits.schema.vocabularies[0][user - 1]}: 5 highest like-probabilities among their "
-              f"{len(rows)} test impressions (item id, P(click), P(like), P(5 stars), truth like):"]
+              f"{len(rows)} test impressions (item id, P(click), P(like), P(5 stars), liked it?):"]
     for r, s in zip(best, predict_outputs(model, test.subset(best))):
         item = vocab[test.categorical[r, 1] - 1] if test.categorical[r, 1] else "unknown"
-        lines.append(f"  item {item:>5}: {s[0]:.2f} {s[1]:.2f} {s[2]:.2f}  {int(test.labels[r, 1])}")
+        lines.append(f"  item {item:>5}: {s[0]:.2f} {s[1]:.2f} {s[2]:.2f}  {'yes' if test.labels[r, 1] else 'no'}")
+    liked = test.labels[rows, 1].mean()
+    lines.append(f"  (this user liked {liked:.0%} of their test impressions; "
+                 f"{test.labels[best, 1].mean():.0%} of these five)")
     lines.append(f"\n({time.perf_counter() - began:.1f} s on CPU)")
     return "\n".join(lines)
