@@ -1,12 +1,11 @@
 """DriftMoE's router training signal: the multi-hot correctness mask and its BCE loss.
 
-Both variants share one definition. Every expert ``e`` answers its *own* question with a
-probability vector ``P_e`` over ``K`` answers and has a target answer ``t_e``:
-
-- MoE-Data: ``P_e`` is the expert's class distribution over the ``C`` known classes and
-  ``t_e = y`` for every expert;
-- MoE-Task: expert ``e`` is the one-vs-rest tree of class ``e``, ``P_e = (1 - s_e, s_e)`` with
-  ``s_e = P_e(y = e | x)`` and ``t_e = 1[y = e]``.
+- MoE-Data (:func:`correctness_mask`): ``m_e = 1`` for every expert whose predicted class is the
+  label, or, if none is, for the expert that gave the label the highest probability;
+- MoE-Task (:func:`task_mask`): expert ``c`` is the one-vs-rest tree of class ``c``; the only
+  expert that can be right about ``(x, y)`` is the label's own, so ``m = onehot(y)`` (the
+  reference code's "true positive, else the label's expert" rule, which always gives this);
+- both train the router with :func:`router_loss`, the mean BCE of its logits against ``m``.
 """
 
 from __future__ import annotations
@@ -18,31 +17,37 @@ from torch import Tensor
 from moe_zoo.core import InputError
 
 
-def correctness_mask(probs: np.ndarray, targets: np.ndarray, abstain: np.ndarray | None = None) -> np.ndarray:
-    """The multi-hot target of the router for one instance (paper, Sec. "router training").
+def correctness_mask(probs: np.ndarray, y: int, abstain: np.ndarray | None = None) -> np.ndarray:
+    """MoE-Data's multi-hot router target for one instance (paper, "router training").
 
-    ``m_e = 1[argmax_k P_e[k] = t_e]`` for every expert that gave a prediction; if no expert
-    is correct, ``m_{e*} = 1`` for ``e* = argmax_e P_e[t_e]`` (the expert closest to right),
-    so every instance reinforces at least one expert. Experts that have not learned anything
-    yet (``abstain``) make no prediction and are never marked correct by the first rule.
+    ``m_e = 1[argmax_k P_e[k] = y]`` for every expert that gave a prediction; if no expert is
+    correct, ``m_{e*} = 1`` for ``e* = argmax_e P_e[y]`` (the expert closest to right), so every
+    instance reinforces at least one expert. Experts that have not learned anything yet
+    (``abstain``) make no prediction and are never marked correct by the first rule.
 
-    ``probs`` ``[E, K]``, ``targets`` ``[E]`` (ints in ``[0, K)``), ``abstain`` ``[E]`` bool.
-    Ties in an argmax go to the lowest index. Returns float32 ``[E]`` in ``{0, 1}``.
+    ``probs`` ``[E, C]`` class distributions, ``y`` the label's index in ``[0, C)``, ``abstain``
+    ``[E]`` bool. Ties in an argmax go to the lowest index. Returns float32 ``[E]`` in ``{0, 1}``.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    targets = np.asarray(targets, dtype=np.int64)
-    if probs.ndim != 2 or targets.shape != (probs.shape[0],):
-        raise InputError(f"correctness_mask: expected probs [E, K] and targets [E], got {probs.shape} and {targets.shape}")
-    if probs.shape[0] == 0 or probs.shape[1] == 0:
-        raise InputError("correctness_mask: need at least one expert and one answer")
-    if targets.min() < 0 or targets.max() >= probs.shape[1]:
-        raise InputError(f"correctness_mask: targets must lie in [0, {probs.shape[1]}), got {targets.tolist()}")
-    mask = probs.argmax(axis=1) == targets
+    if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] == 0:
+        raise InputError(f"correctness_mask: expected probs [E, C] with E, C >= 1, got {probs.shape}")
+    if not 0 <= y < probs.shape[1]:
+        raise InputError(f"correctness_mask: y must lie in [0, {probs.shape[1]}), got {y}")
+    mask = probs.argmax(axis=1) == y
     if abstain is not None:
         mask &= ~np.asarray(abstain, dtype=bool)
     if not mask.any():
-        mask[int(np.argmax(probs[np.arange(len(targets)), targets]))] = True
+        mask[int(np.argmax(probs[:, y]))] = True
     return mask.astype(np.float32)
+
+
+def task_mask(n_experts: int, y: int) -> np.ndarray:
+    """MoE-Task's router target: ``m_c = 1[c = y]`` over the ``n_experts`` one-vs-rest experts."""
+    if not 0 <= y < n_experts:
+        raise InputError(f"task_mask: y must lie in [0, {n_experts}), got {y}")
+    mask = np.zeros(n_experts, dtype=np.float32)
+    mask[y] = 1.0
+    return mask
 
 
 def router_loss(logits: Tensor, mask: Tensor, active: Tensor | None = None) -> Tensor:
@@ -62,4 +67,4 @@ def router_loss(logits: Tensor, mask: Tensor, active: Tensor | None = None) -> T
     return total / active.sum().clamp_min(1.0)
 
 
-__all__ = ["correctness_mask", "router_loss"]
+__all__ = ["correctness_mask", "router_loss", "task_mask"]

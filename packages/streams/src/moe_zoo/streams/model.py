@@ -1,20 +1,23 @@
 """DriftMoE (Aspis et al., 2025) as a river classifier, in its two variants.
 
-Per instance (test-then-train, as in the paper's Algorithm):
+Per instance (test-then-train, as in the paper's co-training loop):
 
-1. the router scores the experts: ``g(x) = softmax(MLP(x) / 0.8)`` (moe-core ``SoftGate``);
-2. prediction: MoE-Data takes the class distribution of the highest-weight expert
-   (``combine="top1"``, the paper's rule); MoE-Task mixes its one-vs-rest experts,
-   ``p(y | x) = sum_c g_c(x) p_c(y | x)`` (``combine="mixture"``, ``SoftGate.mix``);
-3. with the true label, the experts learn: MoE-Data's top-3 experts by ``g(x)``, all of
-   MoE-Task's one-vs-rest trees (label ``1[y = c]``);
-4. the router's target is the multi-hot correctness mask of the experts' answers *before*
-   they learned (:func:`~moe_zoo.streams.losses.correctness_mask`), and every 256 instances it
-   takes one Adam step (lr 2e-3) on the mean BCE of its logits against those masks.
+1. the router scores the experts: ``g(x) = softmax(MLP(x) / 0.8)`` (moe-core ``SoftGate``,
+   evaluated through a NumPy snapshot, :mod:`moe_zoo.streams.router`);
+2. prediction: MoE-Data takes the class distribution of the highest-weight expert,
+   ``p(y | x) = p_{e*}(y | x)``, ``e* = argmax_e g_e(x)`` (the paper's rule; ``combine="mixture"``
+   gives ``sum_e g_e(x) p_e(y | x)``); MoE-Task weighs each one-vs-rest expert's belief in its own
+   class by the router, ``p(y = c | x) = g_c(x) s_c(x) / sum_k g_k(x) s_k(x)``;
+3. the router's target is the correctness mask of the experts' answers *before* they learn
+   (MoE-Data: every expert whose argmax is ``y``, else the one with the highest ``P_e(y)``;
+   MoE-Task: ``onehot(y)``, :mod:`moe_zoo.streams.losses`); every 256 instances the router takes
+   one Adam step (lr 2e-3) on the mean BCE of its logits against the buffered masks;
+4. the experts learn ``(x, y)``: MoE-Data's top-3 experts by ``g(x)``, all of MoE-Task's
+   one-vs-rest trees (label ``1[y = c]``).
 
 Experts are river Hoeffding trees with the paper's grace period 50 and split confidence 1e-7
-(MOA's default NB-adaptive leaves). See the README for every choice the paper leaves open,
-and why MoE-Task here differs from the released code.
+(naive-Bayes-adaptive leaves, MOA's and river's default). See the README for every choice the
+paper leaves open, and how MoE-Task here relates to the released code.
 """
 
 from __future__ import annotations
@@ -23,12 +26,10 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from river import base, tree
 
-from moe_zoo.core import Config, InputError, SoftGate, register_model, resolve_device
+from moe_zoo.core import Config, InputError, register_model, resolve_device
 from moe_zoo.streams.experts import DataExperts, TaskExperts
-from moe_zoo.streams.losses import correctness_mask
 from moe_zoo.streams.router import FeatureEncoder, OnlineRouter
 
 VARIANTS = ("data", "task")
@@ -51,7 +52,7 @@ class DriftMoEConfig(Config):
     grace_period: int = 50
     delta: float = 1e-7
     leaf_prediction: str = "nba"
-    combine: str | None = None
+    combine: str = "top1"
     max_classes: int = 32
     seed: int | None = None
     device: str = "cpu"
@@ -86,14 +87,14 @@ class DriftMoEClassifier(base.Classifier):
     leaf_prediction
         Hoeffding-tree leaf predictor: ``"nba"`` (MOA's default, used by the paper), ``"nb"``, ``"mc"``.
     combine
-        ``"top1"`` (highest-weight expert) or ``"mixture"`` (``sum_e g_e p_e``); ``None`` picks
-        the variant's rule (data: top1, task: mixture).
+        MoE-Data prediction: ``"top1"`` (the highest-weight expert, the paper's rule) or
+        ``"mixture"`` (``sum_e g_e p_e``). MoE-Task always uses ``g_c s_c``.
     max_classes
         MoE-Task only: router outputs reserved for classes (experts appear with their class).
     seed
         Seed of the router's initialisation and dropout.
     device
-        Torch device of the router (CPU is faster for one instance at a time).
+        Torch device of the router's mini-batch steps (CPU: the batches are tiny).
 
     Examples
     --------
@@ -107,7 +108,7 @@ class DriftMoEClassifier(base.Classifier):
 
     def __init__(self, variant: str = "data", n_experts: int = 12, top_k: int = 3, hidden: tuple[int, ...] = (256, 128),
                  dropout: float = 0.2, temperature: float = 0.8, lr: float = 2e-3, batch_size: int = 256,
-                 grace_period: int = 50, delta: float = 1e-7, leaf_prediction: str = "nba", combine: str | None = None,
+                 grace_period: int = 50, delta: float = 1e-7, leaf_prediction: str = "nba", combine: str = "top1",
                  max_classes: int = 32, seed: int | None = None, device: str = "cpu") -> None:
         self.variant = variant
         self.n_experts = n_experts
@@ -147,8 +148,9 @@ class DriftMoEClassifier(base.Classifier):
             (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}"),
             (self.leaf_prediction in LEAF_PREDICTIONS,
              f"leaf_prediction must be one of {LEAF_PREDICTIONS}, got {self.leaf_prediction!r}"),
-            (self.combine is None or self.combine in COMBINE_RULES,
-             f"combine must be None or one of {COMBINE_RULES}, got {self.combine!r}"),
+            (self.combine in COMBINE_RULES, f"combine must be one of {COMBINE_RULES}, got {self.combine!r}"),
+            (self.variant == "data" or self.combine == "top1",
+             "combine applies to variant='data' only (MoE-Task combines g_c * s_c)"),
             (isinstance(self.max_classes, int) and self.max_classes >= 2, f"max_classes must be >= 2, got {self.max_classes!r}"),
         ]
         for ok, message in checks:
@@ -158,8 +160,8 @@ class DriftMoEClassifier(base.Classifier):
 
     @property
     def config(self) -> DriftMoEConfig:
-        params = self._get_params()
-        return DriftMoEConfig(**{k: v for k, v in params.items() if k != "_POSITIONAL_ARGS"})
+        """The parameters as a frozen, JSON-serialisable :class:`DriftMoEConfig`."""
+        return DriftMoEConfig(**self._get_params())
 
     @classmethod
     def from_config(cls, config: DriftMoEConfig) -> DriftMoEClassifier:
@@ -168,11 +170,6 @@ class DriftMoEClassifier(base.Classifier):
     @property
     def _multiclass(self) -> bool:
         return True
-
-    @property
-    def combine_rule(self) -> str:
-        """The prediction rule in use (``combine`` or the variant's default)."""
-        return self.combine or ("top1" if self.variant == "data" else "mixture")
 
     # -- state --------------------------------------------------------------------------------
     @property
@@ -187,6 +184,7 @@ class DriftMoEClassifier(base.Classifier):
 
     @property
     def router(self) -> OnlineRouter | None:
+        """The online router (``None`` before the first :meth:`learn_one`)."""
         return self._router
 
     def _expert_template(self) -> tree.HoeffdingTreeClassifier:
@@ -200,25 +198,26 @@ class DriftMoEClassifier(base.Classifier):
                                     batch_size=self.batch_size, seed=self._rng.getrandbits(63),
                                     device=resolve_device(self.device))
         if self.variant == "data":
-            self._pool = DataExperts(self._expert_template(), self.n_experts, self.top_k)
+            self._pool = DataExperts(self._expert_template(), self.n_experts, self.top_k, self.combine)
         else:
             self._pool = TaskExperts()
 
     def _n_active(self) -> int | None:
         return None if self.variant == "data" else self._pool.n_active
 
-    def _routing(self, x: dict) -> tuple[np.ndarray, np.ndarray]:
-        """``(z, g(x))``; reuses the last call's result when ``x`` is the instance just predicted
-        (prequential evaluation predicts, then learns, the same ``x``; nothing changes between)."""
+    def _routing(self, x: dict, *, learn: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(raw, z, g(x))`` for ``x``; reuses the last call's result when ``x`` is the instance
+        just predicted (prequential evaluation predicts, then learns, the same ``x``, and nothing
+        changes between), so an instance is encoded and routed once."""
         n_active = self._n_active()
         if self._cache is not None:
-            cached_x, cached_active, z, weights = self._cache
-            if cached_active == n_active and cached_x == x:
-                return z, weights
-        _, z = self._router.standardize(x)
+            cached_x, cached_active, raw, z, complete, weights = self._cache
+            if cached_active == n_active and cached_x == x and (complete or not learn):
+                return raw, z, weights
+        raw, z, complete = self._router.encode(x, learn=learn)
         weights = self._router.route(z, n_active)
-        self._cache = (dict(x), n_active, z, weights)
-        return z, weights
+        self._cache = (dict(x), n_active, raw, z, complete, weights)
+        return raw, z, weights
 
     # -- river API ----------------------------------------------------------------------------
     def learn_one(self, x: dict, y: base.typing.ClfTarget) -> None:
@@ -235,10 +234,9 @@ class DriftMoEClassifier(base.Classifier):
             self._classes.append(y)
             self._pool.add_class(self._expert_template())
         y_index = self._class_index[y]
-        z, weights = self._routing(x)
-        probs, targets, abstain = self._pool.own_tasks(x, self._classes, y_index)
-        mask = correctness_mask(probs, targets, abstain)
-        self._router.observe(x, z, mask, self._n_active())
+        raw, z, weights = self._routing(x, learn=True)
+        mask = self._pool.router_target(x, self._classes, y_index)
+        self._router.observe(raw, z, mask, self._n_active())
         self._pool.learn(x, y, y_index, weights)
         self._cache = None
 
@@ -246,36 +244,16 @@ class DriftMoEClassifier(base.Classifier):
         _check_instance(x)
         if not self._classes:
             return {}
-        _, weights = self._routing(x)
-        if self.combine_rule == "top1":
-            proba = self._top1(x, weights)
-        else:
-            proba = self._mixture(x, weights)
+        _, _, weights = self._routing(x)
+        proba = self._pool.predict(x, self._classes, weights)
         return dict(zip(self._classes, proba.tolist()))
-
-    def _top1(self, x: dict, weights: np.ndarray) -> np.ndarray:
-        """``p(y | x) = p_{e*}(y | x)``, ``e* = argmax_e g_e(x)`` over experts that can answer."""
-        for e in np.argsort(-weights, kind="stable"):
-            row = self._pool.distribution(int(e), x, self._classes)
-            if row is not None:
-                return row
-        return np.full(len(self._classes), 1.0 / len(self._classes))
-
-    def _mixture(self, x: dict, weights: np.ndarray) -> np.ndarray:
-        """``p(y | x) = sum_e g_e(x) p_e(y | x)`` over experts that can answer (weights renormalised)."""
-        dists, abstain = self._pool.distributions(x, self._classes)
-        gate = np.where(abstain, 0.0, weights)
-        if gate.sum() <= 0:
-            return np.full(len(self._classes), 1.0 / len(self._classes))
-        gate = torch.from_numpy(gate / gate.sum())[None]
-        return SoftGate.mix(torch.from_numpy(dists)[None], gate)[0].numpy()
 
     def gate_weights_one(self, x: dict) -> dict[int, float]:
         """The router's weight of each expert for ``x`` (``{}`` before any learning)."""
         _check_instance(x)
         if self._router is None:
             return {}
-        _, weights = self._routing(x)
+        _, _, weights = self._routing(x)
         return dict(enumerate(weights.tolist()))
 
     @property
@@ -304,5 +282,5 @@ def driftmoe_data(config: DriftMoEConfig) -> DriftMoEClassifier:
 @register_model("driftmoe-task", config=DriftMoEConfig(variant="task"),
                 summary="DriftMoE MoE-Task: one-vs-rest Hoeffding-tree experts + SoftGate router (river classifier)")
 def driftmoe_task(config: DriftMoEConfig) -> DriftMoEClassifier:
-    """DriftMoE MoE-Task: one binary one-vs-rest Hoeffding tree per class, gated mixture."""
+    """DriftMoE MoE-Task: one binary one-vs-rest Hoeffding tree per class, router-weighted."""
     return DriftMoEClassifier.from_config(config)
