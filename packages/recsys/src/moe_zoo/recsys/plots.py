@@ -10,12 +10,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+KIND_COLORS = {"shared": "tab:blue", "category": "tab:orange", "own": "tab:green"}
+
 
 def plot_expert_health(health: dict[str, pd.DataFrame], path: str | Path, title: str) -> Path:
     """Per model (one row of panels): fraction of zero activations and output RMS for every expert."""
     fig, axes = plt.subplots(len(health), 2, figsize=(10, 1.9 * len(health) + 0.6), squeeze=False)
     for row, (model, experts) in enumerate(health.items()):
-        labels = [f"{lv[:4]}:{ex.split('/')[0][:10]}{ex.split('/')[-1]}" for lv, ex in zip(experts["level"], experts["expert"])]
+        labels = [f"{lv[:5]}:{ex}" for lv, ex in zip(experts["level"], experts["expert"])]
         for col, (metric, name) in enumerate((("zero_fraction", "zero activations"), ("rms", "output RMS"))):
             ax = axes[row, col]
             ax.bar(range(len(experts)), experts[metric], color="tab:red" if col == 0 else "tab:blue")
@@ -41,7 +43,8 @@ def plot_gate_shares(gates: dict[str, pd.DataFrame], path: str | Path, title: st
                           ("shared" if r["group"].startswith("shared") else "category"), axis=1)
         table = last.assign(kind=kind).pivot_table(index="gate", columns="kind", values="weight", aggfunc="sum").fillna(0)
         table = table.reindex(columns=[c for c in ("shared", "category", "own") if c in table.columns])
-        table.plot.bar(stacked=True, ax=ax, legend=True, rot=30, fontsize=7)
+        table.plot.bar(stacked=True, ax=ax, legend=True, rot=30, fontsize=7,
+                       color=[KIND_COLORS[c] for c in table.columns])
         ax.set_title(model, fontsize=9)
         ax.set_ylim(0, 1.05)
         ax.legend(fontsize=6)
