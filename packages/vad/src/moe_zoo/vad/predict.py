@@ -144,18 +144,18 @@ def predict(video: str | Path | np.ndarray | Sequence[np.ndarray], model: nn.Mod
     device = resolve_device(device)
     if not 0.0 < threshold < 1.0:
         raise InputError(f"threshold must be in (0, 1), got {threshold}")
+    if isinstance(video, str | Path):  # input errors first, before any weights are loaded
+        source, fps = str(video), fps or probe(video).fps
+        frames = iter_frames(video, max_side=max_side)
+    else:
+        source, frames = "frames", _check_frames(video)
+        fps = fps or DEFAULT_FPS
     net = _resolve_model(model, device)
     config = net.config
     extractor = extractor or make_extractor(config.features, device=device)
     if extractor.dim != config.feature_dim or extractor.snippet_len != config.features.snippet_len:
         raise InputError(f"extractor gives {extractor.dim}-d features per {extractor.snippet_len} frames; the model "
                          f"expects {config.feature_dim}-d per {config.features.snippet_len}")
-    if isinstance(video, str | Path):
-        source, frames = str(video), iter_frames(video, max_side=max_side)
-        fps = fps or probe(video).fps
-    else:
-        source, frames = "frames", _check_frames(video)
-        fps = fps or DEFAULT_FPS
     loaded = time.perf_counter()
     features, n_frames = extract_stream(frames, extractor)
     extracted = time.perf_counter()

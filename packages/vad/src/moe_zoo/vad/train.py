@@ -163,12 +163,15 @@ def _encode_training_set(encoder, batches: _Batches, config: TrainConfig, device
 
 def train(data: FeatureSet | None = None, config: TrainConfig | None = None, model_config: GSMoEConfig | MILConfig | None = None,
           *, device: str | torch.device | None = None, checkpoint: str | Path | None = None,
-          state_path: str | Path | None = None, progress: bool = True, metadata: dict | None = None) -> TrainResult:
+          state_path: str | Path | None = None, progress: bool = True, metadata: dict | None = None,
+          encoder_from: GSMoE | None = None) -> TrainResult:
     """Train one variant on ``data`` (a training :class:`FeatureSet`, default the built-in
     training split); optionally save the model to ``checkpoint``.
 
     ``state_path`` makes the run resumable: the training state is written atomically after each
     stage and every ``checkpoint_every`` steps, and a rerun with the same path continues from it.
+    ``encoder_from`` reuses the trained task encoder of another GS-MoE run instead of stage 1
+    (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway).
     """
     config = config or TrainConfig()
     if data is None:
@@ -200,6 +203,9 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     if config.variant == "mil":
         _train_mil(model, batches, config, device, history, progress, resume)
     else:
+        if encoder_from is not None:
+            model.encoder.load_state_dict(encoder_from.encoder.state_dict())
+            resume.stage = max(resume.stage, 1)
         _train_gsmoe(model, batches, config, device, history, progress, resume)
     model.eval()
     seconds = time.perf_counter() - started

@@ -1,0 +1,184 @@
+"""Benchmark: GS-MoE, its ablations and the MIL ranking baseline on the built-in data, side by
+side on the same features, splits and seeds; prediction speed and memory on real video.
+
+Writes ``BENCHMARKS.md`` (``BENCHMARKS.quick.md`` with ``--quick``) next to the package README
+and score-over-time plots under ``benchmarks/figures/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moe_zoo.core import get_logger, setup_logging
+from moe_zoo.core.reporting import (
+    format_mean_std,
+    markdown_table,
+    write_benchmarks_md,
+    write_text_atomic,
+)
+from moe_zoo.vad.builtin import BuiltinConfig, load_builtin
+from moe_zoo.vad.evaluate import frame_scores
+from moe_zoo.vad.metrics import frame_metrics
+from moe_zoo.vad.plots import plot_scores
+from moe_zoo.vad.synthesis import ANOMALY_CLASSES
+from moe_zoo.vad.train import TrainConfig, train
+
+_log = get_logger(__name__)
+PACKAGE = Path(__file__).resolve().parents[3]
+FIGURES = PACKAGE / "benchmarks" / "figures"
+# row label -> (trained variant, scored variant); "urdmu" reads the task encoder of the GS-MoE run
+METHODS = {
+    "GS-MoE": ("gsmoe", "gsmoe"),
+    "GS-MoE without TGS loss": ("gsmoe-no-tgs", "gsmoe"),
+    "single model, no class experts": ("single", "gsmoe"),
+    "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
+    "MIL ranking (Sultani et al.)": ("mil", "mil"),
+}
+VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+SPEED_SCRIPT = """
+import json, resource, sys, time
+import torch
+torch.set_num_threads(2)
+from moe_zoo.vad.predict import load, predict
+model = load(sys.argv[2] or None)
+predict(sys.argv[1], model)  # warm-up (weights, allocator)
+times = []
+for _ in range(int(sys.argv[3]) if len(sys.argv) > 3 else 2):
+    result = predict(sys.argv[1], model)
+    times.append(result.seconds)
+print(json.dumps({"frames": result.n_frames, "fps": result.fps, "seconds": times, "timings": result.timings,
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+"""
+
+
+def _one_seed(seed: int, quick: bool, threads: int) -> tuple[int, dict, dict, dict]:
+    """Train every method with one seed and score the test split (runs in a worker process)."""
+    torch.set_num_threads(threads)
+    setup_logging("INFO")
+    train_data, test_data = load_builtin("train", progress=False), load_builtin("test", progress=False)
+    short = {"encoder_steps": 150, "expert_steps": 120, "gate_steps": 80, "mil_steps": 300} if quick else {}
+    models, seconds, metrics, curves = {}, {}, {}, {}
+    for variant in dict.fromkeys(v for v, _ in METHODS.values()):
+        shared = models.get("gsmoe") if variant in ("gsmoe-no-tgs", "single") else None
+        result = train(train_data, TrainConfig(variant=variant, seed=seed, **short), progress=False,
+                       encoder_from=shared)
+        models[variant], seconds[variant] = result.model, result.seconds
+        _log.info("seed %d %s trained in %.0f s", seed, variant, result.seconds)
+    for label, (variant, scored) in METHODS.items():
+        curves[label] = frame_scores(models[variant], test_data, variant=scored, device="cpu")
+        metrics[label] = frame_metrics(curves[label], test_data.videos)
+        _log.info("seed %d %s: AUC %.4f", seed, label, metrics[label]["auc"])
+    return seed, metrics, seconds, curves
+
+
+def _train_all(seeds: list[int], quick: bool, jobs: int) -> tuple[dict, dict, dict]:
+    """All seeds, ``jobs`` worker processes at a time (each with 2 // jobs torch threads, at least 1)."""
+    load_builtin("train"), load_builtin("test")            # build the feature cache once, up front
+    threads = max(1, 2 // jobs)
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            runs = list(pool.map(_one_seed, seeds, [quick] * len(seeds), [threads] * len(seeds)))
+    else:
+        runs = [_one_seed(seed, quick, threads) for seed in seeds]
+    runs.sort(key=lambda run: run[0])
+    metrics = {label: [run[1][label] for run in runs] for label in METHODS}
+    seconds = {variant: [run[2][variant] for run in runs] for variant in runs[0][2]}
+    return metrics, seconds, {"curves": runs[0][3], "test": load_builtin("test", progress=False)}
+
+
+def _quality_section(metrics: dict) -> str:
+    keys = ["auc", "ap", "auc_abnormal"]
+    rows = [[label, *(format_mean_std([m[k] for m in runs], 4) for k in keys)] for label, runs in metrics.items()]
+    main = markdown_table(["method", "frame ROC-AUC", "frame AP", "AUC on anomalous videos"], rows)
+    class_rows = [[label, *(format_mean_std([m[f"auc_{c}"] for m in runs], 3) for c in sorted(ANOMALY_CLASSES))]
+                  for label, runs in metrics.items()]
+    per_class = markdown_table(["method", *sorted(ANOMALY_CLASSES)], class_rows)
+    return (f"{main}\n\nPer-class frame ROC-AUC (that class's test clips + all normal test clips):\n\n{per_class}")
+
+
+def _plots(extra: dict) -> str:
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    test, curves = extra["test"], extra["curves"]
+    fps = 10.0
+    names = []
+    for kind in sorted(ANOMALY_CLASSES):
+        index = next(i for i, v in enumerate(test.videos) if kind in v.classes)
+        video = test.videos[index]
+        path = FIGURES / f"scores_{kind}.png"
+        others = {label: curves[label][index] for label in curves if label != "GS-MoE"}
+        plot_scores(path, curves["GS-MoE"][index], fps, ground_truth=video.frame_labels, curves=others,
+                    title=f"{video.name} (test clip, seed 0)")
+        names.append(f"![{kind}](benchmarks/figures/{path.name})")
+    return "\n".join(names)
+
+
+def _speed(quick: bool) -> tuple[str, dict]:
+    """Prediction on the full real video in a fresh process (peak RSS is the whole process)."""
+    repeats = "1" if quick else "3"
+    out = subprocess.run([sys.executable, "-c", SPEED_SCRIPT, VIDEO, "", repeats], capture_output=True,
+                         text=True, check=True)
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    seconds = record["seconds"]
+    rates = [record["frames"] / s for s in seconds]
+    video_seconds = record["frames"] / record["fps"]
+    table = markdown_table(
+        ["video", "frames", "frames/s (mean ± std)", "x real time", "peak memory (RSS)"],
+        [["vtest.avi 768x576 10 fps (real)", record["frames"], format_mean_std(rates, 1),
+          f"{video_seconds / np.mean(seconds):.2f}", f"{record['peak_rss_gb']:.2f} GB"]])
+    split = ", ".join(f"{k} {v:.2f} s" for k, v in record["timings"].items())
+    return (f"{table}\n\n`vad.predict(path)` with the shipped weights, 2 torch threads, {len(seconds)} timed runs "
+            f"after a warm-up; one run's split: {split}."), record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one seed, short schedules (BENCHMARKS.quick.md)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=3, help="seeds trained in parallel worker processes")
+    args = parser.parse_args(argv)
+    setup_logging("INFO")
+    torch.set_num_threads(2)
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    started = time.perf_counter()
+    metrics, seconds, extra = _train_all(seeds, args.quick, min(args.jobs, len(seeds)))
+    results = PACKAGE / "benchmarks" / "results" / f"{'quick' if args.quick else 'full'}.json"
+    write_text_atomic(results, json.dumps({"metrics": metrics, "train_seconds": seconds}, indent=1))
+    speed_text, speed = _speed(args.quick)
+    config = BuiltinConfig()
+    shared = {"gsmoe-no-tgs", "single"}
+    train_rows = [[variant + (" (stages 2-3; stage-1 encoder of the GS-MoE run)" if variant in shared else ""),
+                   format_mean_std(values, 0)] for variant, values in seconds.items()]
+    sections = [
+        ("Detection quality (built-in test split)", _quality_section(metrics)),
+        ("Score over time (one test clip per class, ground truth shaded)", _plots(extra)),
+        ("Prediction speed and memory", speed_text),
+        (f"Training time (seconds, built-in training split, {max(1, 2 // min(args.jobs, len(seeds)))} torch "
+         f"thread(s), {min(args.jobs, len(seeds))} seed(s) trained in parallel)",
+         markdown_table(["variant", "seconds"], train_rows)),
+    ]
+    notes = (f"Built-in data: real vtest.avi footage (opencv-doc), {config.clip_len}-frame clips, train frames "
+             f"{config.train_frames}, test frames {config.test_frames} (never seen in training); "
+             f"{config.train_per_class} train / {config.test_per_class} test clips per anomaly class "
+             f"({', '.join(ANOMALY_CLASSES)}), {config.train_normal} / {config.test_normal} normal clips. "
+             "Every method trains on the same cached MobileNetV2 + motion snippet features with the same seeds; "
+             "'task encoder only' is the coarse UR-DMU score of the GS-MoE run (its stage 1). "
+             "Timings are on a shared 2-core machine with other jobs running: treat them as upper bounds. "
+             f"Total benchmark time {time.perf_counter() - started:.0f} s.")
+    name = "BENCHMARKS.quick.md" if args.quick else "BENCHMARKS.md"
+    write_benchmarks_md(PACKAGE / name, "vad benchmarks: GS-MoE on the built-in data",
+                        command="make bench-vad" + (" (moe-zoo vad bench --quick)" if args.quick else ""),
+                        sections=sections, notes=notes, seeds=seeds)
+    write_text_atomic(results, json.dumps({"metrics": metrics, "train_seconds": seconds, "speed": speed}, indent=1))
+    print(f"wrote {PACKAGE / name}")
+    return 0
