@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from moe_zoo.core import UnknownModelError, create_model
+from moe_zoo.core import UnknownModelError, create_model, load_checkpoint
 from moe_zoo.core.cli import main
 from moe_zoo.finance import predict
 from moe_zoo.finance.dataset import DataConfig
@@ -48,6 +49,11 @@ def test_cli_train_then_predict_on_a_csv(tmp_path, panel_factory, capsys):
     assert main(["-q", "finance", "train", "--model", "finance-linear", "--data", str(csv), "--epochs", "2",
                  "--out", str(ckpt)]) == 0
     assert "best valid IC" in capsys.readouterr().out and ckpt.exists()
+    again = tmp_path / "again.safetensors"                  # same seed: the same initial weights and batches
+    assert main(["-q", "finance", "train", "--model", "finance-linear", "--data", str(csv), "--epochs", "2",
+                 "--out", str(again)]) == 0
+    for key, value in load_checkpoint(ckpt).state_dict.items():
+        torch.testing.assert_close(load_checkpoint(again).state_dict[key], value, rtol=0, atol=0)
     assert main(["-q", "finance", "predict", "--model", str(ckpt), "--data", str(csv), "--top", "2"]) == 0
     assert "top 2 of 6 stocks" in capsys.readouterr().out
 

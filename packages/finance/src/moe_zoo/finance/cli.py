@@ -32,15 +32,28 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="sp500", help="sp500 (built-in 2009-10) | sp20 (1990-2022) | CSV | Qlib dir")
     parser.add_argument("--market", default="all", help="Qlib instruments file name (with a Qlib dir)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)")
+
+
+def _threads(n: int | None) -> None:
+    if n is not None:
+        import torch
+
+        if n < 1:
+            raise InputError(f"--threads must be >= 1, got {n}")
+        torch.set_num_threads(n)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from moe_zoo.core import create_model
+    from moe_zoo.core import create_model, seed_everything
     from moe_zoo.finance.dataset import DataConfig
     from moe_zoo.finance.train import TrainConfig, train
 
+    _threads(args.threads)
     panel = load_data(args.data, args.market)
     feature_set = args.features or ("alpha158-close" if set(panel.columns) == {"close"} else "alpha158")
+    seed_everything(args.seed)                 # initial weights, as the benchmark's runs
     model = create_model(args.model, data=DataConfig(feature_set=feature_set, step_len=args.step_len).to_dict())
     config = TrainConfig(epochs=args.epochs, lr=args.lr, days_per_batch=args.days_per_batch, patience=args.patience,
                          loss=args.loss)
@@ -73,6 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.finance.plots import plot_cumulative_excess
     from moe_zoo.finance.train import evaluate
 
+    _threads(args.threads)
     period = (args.start, args.end) if args.start and args.end else None
     bt = BacktestConfig(topk=args.topk, n_drop=args.n_drop) if args.topk else None
     evaluation = evaluate(args.model, load_data(args.data, args.market), period, backtest_config=bt, device=args.device)
@@ -86,6 +100,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from moe_zoo.finance.predict import predict
 
+    _threads(args.threads)
     panel = load_data(args.data, args.market)
     day = args.date or f"{panel.index.get_level_values('datetime').max():%Y-%m-%d}"
     start = args.start or day

