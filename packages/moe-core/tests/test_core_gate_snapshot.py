@@ -44,3 +44,27 @@ def test_snapshot_rejects_bad_input():
         snap.weights(np.zeros(4))
     with pytest.raises(InputError):
         GateSnapshot(torch.nn.Linear(3, 2))
+
+
+@pytest.mark.parametrize("hidden, bias", [((16, 8), True), ((), False)])
+def test_folded_standardisation_equals_standardising_first(hidden, bias):
+    torch.manual_seed(2)
+    gate = SoftGate(4, 3, hidden=hidden, temperature=0.5, bias=bias).eval()
+    shift, scale = np.array([1.0, -2.0, 0.5, 10.0]), np.array([0.5, 2.0, 1.0, 0.01])
+    snap = GateSnapshot(gate, dtype=np.float64)
+    snap.refresh(shift, scale)
+    x = np.random.default_rng(0).normal(size=(6, 4)) * 20
+    with torch.no_grad():
+        expected = gate(torch.from_numpy((x - shift) * scale).float()).weights.double().numpy()
+    np.testing.assert_allclose(snap.weights(x), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match=r"shape \[4\]"):
+        snap.refresh(shift[:3], scale)
+
+
+def test_weights_from_a_subset_of_logits_renormalise_the_gate():
+    torch.manual_seed(3)
+    gate = SoftGate(3, 5, hidden=8, temperature=0.7).eval()
+    snap = GateSnapshot(gate, dtype=np.float64)
+    x = np.random.default_rng(1).normal(size=3)
+    full = snap.weights(x)
+    np.testing.assert_allclose(snap.weights_from_logits(snap.logits(x)[:3]), full[:3] / full[:3].sum())

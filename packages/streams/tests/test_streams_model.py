@@ -76,10 +76,15 @@ def test_router_step_matches_torch_and_the_numpy_snapshot_tracks_it():
         model.learn_one(x, y)
     router = model.router
     assert router.steps == 1 and np.isfinite(router.last_loss)
-    z = np.random.default_rng(0).normal(size=(5, router.gate.d_in)).astype(np.float32)
+    raw = np.random.default_rng(0).uniform(0, 10, size=(5, router.gate.d_in))
+    z = (raw - router.scaler.mean) / router.scaler.std  # the standardisation the step learned with
     with torch.no_grad():
-        torch_weights = router.gate(torch.from_numpy(z)).weights.numpy()
-    np.testing.assert_allclose(np.stack([router.route(row) for row in z]), torch_weights, rtol=1e-5, atol=1e-6)
+        torch_weights = router.gate(torch.from_numpy(z).float()).weights.numpy()
+    np.testing.assert_allclose(np.stack([router.route(row) for row in raw]), torch_weights, rtol=1e-4, atol=1e-6)
+    stream = make_stream("sea_a", length=64, seed=5)
+    rows = np.array([[x[k] for k in sorted(x)] for x, _ in stream])
+    np.testing.assert_allclose(router.scaler.mean, rows.mean(0))  # running statistics = batch statistics
+    np.testing.assert_allclose(router.scaler.std, rows.std(0))
 
 
 @pytest.mark.parametrize("variant", ["data", "task"])
@@ -155,3 +160,18 @@ def test_bad_instances_raise_input_errors():
     model.learn_one({"a": 1.0}, 1)
     with pytest.raises(InputError, match="finite"):
         model.learn_one({"a": float("inf")}, 1)
+
+
+def test_running_statistics_merge_batches_and_skip_missing_values():
+    from moe_zoo.streams.router import RunningStandardizer
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(3.0, 2.0, size=(300, 2))
+    data[rng.random(300) < 0.2, 1] = np.nan
+    scaler = RunningStandardizer(2)
+    for start in range(0, 300, 64):
+        scaler.update(data[start:start + 64])
+    np.testing.assert_allclose(scaler.mean, np.nanmean(data, axis=0))
+    np.testing.assert_allclose(scaler.std, np.nanstd(data, axis=0))
+    z = scaler.transform(np.array([[3.0, np.nan]]))
+    assert z[0, 1] == 0.0 and z.dtype == np.float32

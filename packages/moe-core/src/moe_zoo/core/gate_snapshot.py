@@ -6,8 +6,11 @@ dispatch overhead per layer, which can dominate the work of the experts; the sam
 costs a few microseconds. :class:`GateSnapshot` copies a gate's weights out of torch (after each
 optimiser step, say) and evaluates the gate's eval-mode rule on NumPy arrays:
 
-``g(x) = softmax(MLP(x) / T)``, with the MLP's ``Linear`` and ``ReLU`` layers applied in order
-and ``Dropout`` as the identity (eval mode), exactly as ``SoftGate.forward`` in ``eval()``.
+``g(x) = softmax(MLP(s ⊙ (x - c)) / T)``, with the MLP's ``Linear`` and ``ReLU`` layers applied in
+order and ``Dropout`` as the identity (eval mode), exactly as ``SoftGate.forward`` in ``eval()``.
+The optional input standardisation (shift ``c``, scale ``s``, e.g. running means and inverse
+standard deviations) is folded into the first linear layer, ``W' = diag(s) W``,
+``b' = b - (s ⊙ c) W``, so it costs nothing per call.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ class GateSnapshot:
     """Eval-mode copy of a :class:`SoftGate` evaluated with NumPy (``float32`` by default).
 
     ``logits(x)`` and ``weights(x)`` take ``[d]`` or ``[B, d]`` arrays and return ``[E]`` or
-    ``[B, E]``. :meth:`refresh` copies the gate's current parameters into the same buffers, so a
-    learner can call it after every optimiser step without reallocating.
+    ``[B, E]``. :meth:`refresh` copies the gate's current parameters (and an optional input
+    standardisation) into the same buffers, so a learner can call it after every optimiser step.
     """
 
     def __init__(self, gate: SoftGate, dtype: np.dtype | type = np.float32) -> None:
@@ -47,24 +50,32 @@ class GateSnapshot:
                 continue  # identity in eval mode
             else:
                 raise InputError(f"GateSnapshot: unsupported layer {type(module).__name__} in the gate's MLP")
+        if self._plan[0] != "linear":
+            raise InputError("GateSnapshot: the gate's MLP must start with a Linear layer")
         self._weights: list[np.ndarray] = []
         self._biases: list[np.ndarray | None] = []
         self.refresh()
 
-    def refresh(self) -> None:
-        """Copy the gate's current parameters (``W^T`` and ``b`` of every linear layer)."""
+    def refresh(self, shift: np.ndarray | None = None, scale: np.ndarray | None = None) -> None:
+        """Copy the gate's current parameters (``W^T`` and ``b`` of every linear layer); with
+        ``shift``/``scale`` (``[d]`` each) the snapshot evaluates the gate on ``scale * (x - shift)``."""
         with torch.no_grad():
-            arrays = [(lin.weight.detach().cpu().numpy().T.astype(self.dtype),
-                       None if lin.bias is None else lin.bias.detach().cpu().numpy().astype(self.dtype))
+            arrays = [(lin.weight.detach().cpu().double().numpy().T,
+                       None if lin.bias is None else lin.bias.detach().cpu().double().numpy())
                       for lin in self._linears]
-        if not self._weights:
-            self._weights = [np.ascontiguousarray(w) for w, _ in arrays]
-            self._biases = [b for _, b in arrays]
-            return
-        for i, (w, b) in enumerate(arrays):
-            self._weights[i][...] = w
-            if b is not None:
-                self._biases[i][...] = b
+        d = self.gate.d_in
+        if shift is not None or scale is not None:
+            shift = np.zeros(d) if shift is None else np.asarray(shift, dtype=np.float64)
+            scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
+            if shift.shape != (d,) or scale.shape != (d,):
+                raise InputError(f"GateSnapshot.refresh: shift and scale must have shape [{d}], "
+                                 f"got {shift.shape} and {scale.shape}")
+            w, b = arrays[0]
+            w = scale[:, None] * w
+            b = (np.zeros(w.shape[1]) if b is None else b) - (shift * scale) @ arrays[0][0]
+            arrays[0] = (w, b)
+        self._weights = [np.ascontiguousarray(w, dtype=self.dtype) for w, _ in arrays]
+        self._biases = [None if b is None else b.astype(self.dtype) for _, b in arrays]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """``MLP(x)`` in eval mode: ``[d] -> [E]`` or ``[B, d] -> [B, E]``."""
@@ -77,16 +88,20 @@ class GateSnapshot:
             if op == "linear":
                 h = h @ self._weights[layer]
                 if self._biases[layer] is not None:
-                    h = h + self._biases[layer]
+                    h += self._biases[layer]
                 layer += 1
             else:
-                h = np.maximum(h, 0.0)
+                np.maximum(h, 0.0, out=h)
         return h
 
     def weights(self, x: np.ndarray) -> np.ndarray:
         """``g(x) = softmax(MLP(x) / T)`` over the last axis."""
-        scores = self.logits(x) / self.temperature
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return self.weights_from_logits(self.logits(x))
+
+    def weights_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """``softmax(logits / T)`` over the last axis (e.g. over a subset of the experts' logits)."""
+        scores = logits / self.temperature
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True), out=scores)
         return scores / scores.sum(axis=-1, keepdims=True)
 
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from moe_zoo.core import InputError
 from moe_zoo.streams.metrics import stream_metrics
+from moe_zoo.streams.router import warm_up
 
 
 @dataclass
@@ -72,6 +73,7 @@ def prequential(model: base.Classifier, stream: Iterable[tuple[dict, object]], *
     """
     if window < 1:
         raise InputError(f"prequential: window must be >= 1, got {window}")
+    warm_up()  # torch's lazy optimiser imports must not be timed as DriftMoE's first instance
     metrics = stream_metrics()
     probe_every = max(1, (total or 10_000) // max(1, memory_probes))
     curve: list[float] = []

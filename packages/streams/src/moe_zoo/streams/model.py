@@ -205,19 +205,19 @@ class DriftMoEClassifier(base.Classifier):
     def _n_active(self) -> int | None:
         return None if self.variant == "data" else self._pool.n_active
 
-    def _routing(self, x: dict, *, learn: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(raw, z, g(x))`` for ``x``; reuses the last call's result when ``x`` is the instance
-        just predicted (prequential evaluation predicts, then learns, the same ``x``, and nothing
+    def _routing(self, x: dict, *, learn: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(raw, g(x))`` for ``x``; reuses the last call's result when ``x`` is the instance just
+        predicted (prequential evaluation predicts, then learns, the same ``x``, and nothing
         changes between), so an instance is encoded and routed once."""
         n_active = self._n_active()
         if self._cache is not None:
-            cached_x, cached_active, raw, z, complete, weights = self._cache
+            cached_x, cached_active, raw, complete, weights = self._cache
             if cached_active == n_active and cached_x == x and (complete or not learn):
-                return raw, z, weights
-        raw, z, complete = self._router.encode(x, learn=learn)
-        weights = self._router.route(z, n_active)
-        self._cache = (dict(x), n_active, raw, z, complete, weights)
-        return raw, z, weights
+                return raw, weights
+        raw, complete = self._router.encode(x, learn=learn)
+        weights = self._router.route(raw, n_active)
+        self._cache = (dict(x), n_active, raw, complete, weights)
+        return raw, weights
 
     # -- river API ----------------------------------------------------------------------------
     def learn_one(self, x: dict, y: base.typing.ClfTarget) -> None:
@@ -234,9 +234,9 @@ class DriftMoEClassifier(base.Classifier):
             self._classes.append(y)
             self._pool.add_class(self._expert_template())
         y_index = self._class_index[y]
-        raw, z, weights = self._routing(x, learn=True)
+        raw, weights = self._routing(x, learn=True)
         mask = self._pool.router_target(x, self._classes, y_index)
-        self._router.observe(raw, z, mask, self._n_active())
+        self._router.observe(raw, mask, self._n_active())
         self._pool.learn(x, y, y_index, weights)
         self._cache = None
 
@@ -244,7 +244,7 @@ class DriftMoEClassifier(base.Classifier):
         _check_instance(x)
         if not self._classes:
             return {}
-        _, _, weights = self._routing(x)
+        _, weights = self._routing(x)
         proba = self._pool.predict(x, self._classes, weights)
         return dict(zip(self._classes, proba.tolist()))
 
@@ -253,7 +253,7 @@ class DriftMoEClassifier(base.Classifier):
         _check_instance(x)
         if self._router is None:
             return {}
-        _, _, weights = self._routing(x)
+        _, weights = self._routing(x)
         return dict(enumerate(weights.tolist()))
 
     @property

@@ -15,12 +15,15 @@ cores), more than the trees' own work; so the router routes with a NumPy copy of
 step; the gate's weights only change at those steps, so the copy is exact) and torch only runs
 the mini-batch forward/backward every ``batch_size`` instances.
 
-Choices where the paper is silent: inputs are standardised with running (Welford) means and
-variances, because raw stream features span very different scales (Agrawal's salary is ~1e5,
-SEA's features lie in [0, 10]); the buffered inputs are the standardised vectors the router saw
-when it routed them (the reference keeps those forward passes for its batch step), and the batch
-step runs the gate in train mode so its dropout acts (the reference computes the buffered logits
-in eval mode, which leaves its dropout inactive).
+Choices where the paper is silent: inputs are standardised, ``z = (x - mu) / sigma``, because raw
+stream features span very different scales (Agrawal's salary is ~1e5, SEA's features lie in
+[0, 10]); ``mu`` and ``sigma`` are running statistics over every instance learned so far, updated
+with each mini-batch just before the Adam step (Chan et al.'s merge of Welford statistics), so
+the batch the router learns from and the instances it routes until the next step see the same
+standardisation (which the snapshot folds into its first layer). Before the first step the
+router routes raw features with its initial weights (it has learned nothing yet either way).
+The batch step runs the gate in train mode so its dropout acts (the reference computes its
+buffered logits in eval mode, which leaves its dropout inactive).
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ from torch import nn
 from moe_zoo.core import InputError, SoftGate
 from moe_zoo.core.gate_snapshot import GateSnapshot
 from moe_zoo.streams.losses import router_loss
-
-_Z_CLIP = 8.0  # a first outlier on a barely-seen feature must not saturate the MLP
 
 
 @contextmanager
@@ -140,55 +141,64 @@ class FeatureEncoder:
 
 
 class RunningStandardizer:
-    """Per-feature running mean and variance (Welford): ``z = clip((x - mu) / sigma, -8, 8)``.
+    """Per-feature running mean and standard deviation, updated a mini-batch at a time.
 
-    ``mu_n = mu_{n-1} + (x_n - mu_{n-1}) / n``, ``M2_n = M2_{n-1} + (x_n - mu_{n-1})(x_n - mu_n)``,
-    ``sigma = sqrt(M2 / n)`` where that is at least 1e-6, else 1; missing values
-    (``nan``) give ``z = 0`` and do not update the statistics.
+    Merging a batch ``B`` (``n_B`` values of a feature, mean ``m_B``, squared deviations ``M2_B``)
+    into the statistics ``(n, mu, M2)`` so far (Chan, Golub and LeVeque, 1979):
+    ``n' = n + n_B``, ``delta = m_B - mu``, ``mu' = mu + delta n_B / n'``,
+    ``M2' = M2 + M2_B + delta^2 n n_B / n'``; ``sigma = sqrt(M2 / n)`` where that is at least 1e-6,
+    else 1. Missing values (``nan``) are left out of the statistics and standardise to 0.
     """
 
     def __init__(self, dim: int) -> None:
         self.count = np.zeros(dim)
         self.mean = np.zeros(dim)
         self.m2 = np.zeros(dim)
-        self.std = np.ones(dim)
 
-    def update(self, x: np.ndarray) -> None:
-        seen = x == x  # not nan
-        if seen.all():
-            self.count += 1.0
-            delta = x - self.mean
-            self.mean += delta / self.count
-            self.m2 += delta * (x - self.mean)
-        else:
-            self.count[seen] += 1.0
-            delta = np.where(seen, x - self.mean, 0.0)
-            self.mean += np.divide(delta, self.count, out=np.zeros_like(delta), where=seen)
-            self.m2 += np.where(seen, delta * (x - self.mean), 0.0)
-        std = np.sqrt(self.m2 / np.maximum(self.count, 1.0))
+    @property
+    def std(self) -> np.ndarray:
+        std = np.sqrt(np.divide(self.m2, self.count, out=np.zeros_like(self.m2), where=self.count > 0))
         std[std < 1e-6] = 1.0
-        self.std = std
+        return std
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        z = (x - self.mean) / self.std
-        missing = np.isnan(z)
-        if missing.any():
-            z[missing] = 0.0
-        np.minimum(z, _Z_CLIP, out=z)
-        np.maximum(z, -_Z_CLIP, out=z)
-        return z.astype(np.float32)
+    def update(self, batch: np.ndarray) -> None:
+        """Merge the rows of ``batch`` (``[B, d]``, ``nan`` = missing) into the statistics."""
+        seen = ~np.isnan(batch)
+        n_b = seen.sum(axis=0).astype(np.float64)
+        values = np.where(seen, batch, 0.0)
+        mean_b = np.divide(values.sum(axis=0), n_b, out=np.zeros_like(n_b), where=n_b > 0)
+        m2_b = np.where(seen, (batch - mean_b) ** 2, 0.0).sum(axis=0)
+        total = self.count + n_b
+        delta = mean_b - self.mean
+        safe = np.where(total > 0, total, 1.0)
+        self.mean = self.mean + delta * n_b / safe
+        self.m2 = self.m2 + m2_b + delta ** 2 * self.count * n_b / safe
+        self.count = total
+
+    def transform(self, batch: np.ndarray) -> np.ndarray:
+        """``z = (x - mu) / sigma`` (``nan`` -> 0), float32."""
+        z = (batch - self.mean) / self.std
+        return np.nan_to_num(z, nan=0.0).astype(np.float32)
+
+
+def warm_up() -> None:
+    """Load what torch's optimisers import lazily on first use (``torch._dynamo``: 1-20 s once
+    per process, depending on the machine), so that a model's first ``learn_one`` is not timed
+    with an import in it."""
+    import torch._dynamo  # noqa: F401
 
 
 class OnlineRouter:
     """SoftGate + running standardisation + Adam over mini-batches of correctness masks.
 
-    :meth:`encode` gives ``(raw, z)`` for one instance; :meth:`route` the gate weights of ``z``
-    (NumPy, eval mode); :meth:`observe` stores ``z`` and the instance's mask, updates the running
-    statistics with ``raw``, and takes one Adam step on :func:`router_loss` every ``batch_size``
-    instances. ``n_active`` (MoE-Task) restricts the gate to the experts that exist so far:
-    their weights are the softmax over their logits only, and the loss ignores the others.
-    ``seconds`` accumulates the wall time spent inside the router (encoding, routing, buffering
-    and batch steps), so a benchmark can report the router's share of the total.
+    :meth:`encode` gives ``(raw, complete)`` for one instance (see :meth:`FeatureEncoder.encode`);
+    :meth:`route` the gate weights of ``raw`` (NumPy, eval mode, standardisation folded in);
+    :meth:`observe` buffers ``raw`` and the instance's mask and, every ``batch_size`` instances,
+    merges the buffered inputs into the running statistics and takes one Adam step on
+    :func:`router_loss` over their standardised form. ``n_active`` (MoE-Task) restricts the gate
+    to the experts that exist so far: their weights are the softmax over their logits only, and
+    the loss ignores the others. ``seconds`` accumulates the wall time spent inside the router
+    (encoding, routing, buffering and batch steps), so a benchmark can report its share.
     """
 
     def __init__(self, encoder: FeatureEncoder, n_experts: int, *, hidden: tuple[int, ...], dropout: float,
@@ -210,7 +220,7 @@ class OnlineRouter:
         self.gate.to(device).eval()
         self.snapshot = GateSnapshot(self.gate)
         self.optimizer = torch.optim.Adam(self.gate.parameters(), lr=lr)
-        self._inputs = np.zeros((batch_size, d_in), dtype=np.float32)
+        self._inputs = np.zeros((batch_size, d_in))
         self._masks = np.zeros((batch_size, n_experts), dtype=np.float32)
         self._n_active = np.zeros(batch_size, dtype=np.int64)
         self._filled = 0
@@ -218,34 +228,33 @@ class OnlineRouter:
         self.last_loss = math.nan
         self.seconds = 0.0
 
-    def encode(self, x: dict, *, learn: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
-        """``(raw, z, complete)``: the encoded vector of ``x``, its standardised form, and whether
-        ``raw`` is what ``learn=True`` would give (see :meth:`FeatureEncoder.encode`)."""
+    def encode(self, x: dict, *, learn: bool = False) -> tuple[np.ndarray, bool]:
+        """``(raw, complete)``: the encoded vector of ``x`` (see :meth:`FeatureEncoder.encode`)."""
         began = time.perf_counter()
         raw, complete = self.encoder.encode(x, learn=learn)
-        z = self.scaler.transform(raw)
         self.seconds += time.perf_counter() - began
-        return raw, z, complete
+        return raw, complete
 
-    def route(self, z: np.ndarray, n_active: int | None = None) -> np.ndarray:
-        """Gate weights ``g(x) = softmax(MLP(z) / T)`` over the (active) experts, ``[E]`` float64."""
+    def route(self, raw: np.ndarray, n_active: int | None = None) -> np.ndarray:
+        """Gate weights ``g(x) = softmax(MLP(z) / T)``, ``z = (x - mu) / sigma``, over the (active)
+        experts: ``[E]`` float32."""
         began = time.perf_counter()
+        total = raw.sum()
+        if total != total:  # a nan: a missing feature standardises to 0, i.e. sits at its mean
+            raw = np.where(np.isnan(raw), self.scaler.mean, raw)
         if n_active is None or n_active >= self.n_experts:
-            weights = self.snapshot.weights(z).astype(np.float64)
+            weights = self.snapshot.weights(raw)
         else:  # softmax over the active experts' logits = full softmax renormalised over them
-            scores = self.snapshot.logits(z)[:n_active].astype(np.float64) / self.snapshot.temperature
-            weights = np.exp(scores - scores.max())
-            weights /= weights.sum()
+            weights = self.snapshot.weights_from_logits(self.snapshot.logits(raw)[:n_active])
         self.seconds += time.perf_counter() - began
         return weights
 
-    def observe(self, raw: np.ndarray, z: np.ndarray, mask: np.ndarray, n_active: int | None = None) -> None:
-        """Buffer one instance's ``z`` and mask; learn the running statistics; step when the batch is full."""
+    def observe(self, raw: np.ndarray, mask: np.ndarray, n_active: int | None = None) -> None:
+        """Buffer one instance's input and mask; step when the batch is full."""
         began = time.perf_counter()
-        self.scaler.update(raw)
         row = self._filled
         n = self.n_experts if n_active is None else n_active
-        self._inputs[row] = z
+        self._inputs[row] = raw
         self._masks[row, :n] = mask
         self._masks[row, n:] = 0.0
         self._n_active[row] = n
@@ -255,12 +264,14 @@ class OnlineRouter:
             self.step()
 
     def step(self) -> float:
-        """One Adam step on the buffered mini-batch (train mode: dropout on); clears the buffer."""
+        """Merge the buffered inputs into the statistics, then one Adam step on their standardised
+        form (train mode: dropout on); refresh the NumPy snapshot; clear the buffer."""
         n = self._filled
         if n == 0:
             return math.nan
         began = time.perf_counter()
-        inputs = torch.from_numpy(self._inputs[:n]).to(self.device)
+        self.scaler.update(self._inputs[:n])
+        inputs = torch.from_numpy(self.scaler.transform(self._inputs[:n])).to(self.device)
         masks = torch.from_numpy(self._masks[:n]).to(self.device)
         counts = self._n_active[:n]
         active = None
@@ -274,7 +285,7 @@ class OnlineRouter:
             loss.backward()
             self.optimizer.step()
             self.gate.eval()
-        self.snapshot.refresh()
+        self.snapshot.refresh(self.scaler.mean, 1.0 / self.scaler.std)
         self._filled = 0
         self.steps += 1
         self.last_loss = float(loss.detach())
