@@ -24,7 +24,7 @@ def _draw(ax, curves: Mapping[str, Sequence[float]], window: int, drifts: Sequen
         xs = (np.arange(len(curve)) + 1) * window
         ax.plot(xs, np.asarray(curve) * 100, label=name, color=COLOURS.get(name), lw=1.6 if "driftmoe" in name else 1.0)
     for position in drifts:
-        if drift_width > 100:
+        if drift_width > 0:
             ax.axvspan(position - drift_width / 2, position + drift_width / 2, color="0.85", lw=0)
         ax.axvline(position, color="k", ls="--", lw=0.8)
     ax.set_title(title, fontsize=9)
@@ -37,6 +37,7 @@ def plot_accuracy_over_time(panels: Sequence[dict], path: str | Path, columns: i
     (gradual drifts shaded over their width). ``panels``: dicts with ``title``, ``curves``
     (model -> per-window accuracies), ``window``, ``drifts`` and ``drift_width``."""
     path = Path(path)
+    columns = max(1, min(columns, len(panels)))
     rows = max(1, -(-len(panels) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.5 * rows), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
@@ -45,10 +46,12 @@ def plot_accuracy_over_time(panels: Sequence[dict], path: str | Path, columns: i
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(7, len(labels)), fontsize=8, frameon=False)
-    fig.supxlabel("instances", fontsize=8, y=0.04)
+    fig.supxlabel("instances", fontsize=8)
     fig.supylabel("windowed accuracy (%)", fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    top = 0.35 / (2.5 * rows)  # room for the legend above the panels
+    fig.tight_layout(rect=(0, 0, 1, 1 - top))
+    fig.legend(handles, labels, loc="upper center", ncol=min(7, len(labels)), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=72)
