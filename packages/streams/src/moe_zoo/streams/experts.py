@@ -108,8 +108,8 @@ class TaskExperts:
 
     def predict(self, x: dict, classes: list, weights: np.ndarray) -> np.ndarray:
         """``p(y = c | x) = g_c(x) s_c(x) / sum_k g_k(x) s_k(x)``: the router's weight of expert
-        ``c`` times that expert's own belief in its class (the gate alone where no expert says
-        anything: an abstaining expert counts ``s = 1/2``)."""
+        ``c`` times that expert's own belief in its class. A tree that has learned nothing counts
+        ``s = 1/2``; if every ``s_c`` is 0, the gate weights alone."""
         scores, _ = self.scores(x)
         joint = weights * scores
         total = joint.sum()

@@ -48,8 +48,7 @@ def one_thread() -> Iterator[None]:
     """Run torch ops on one intra-op thread, then restore the previous setting.
 
     The router's batch step multiplies 256 rows by small matrices: with several OpenMP threads the
-    synchronisation dominates on a busy 2-core machine (measured: a forward pass of one row took
-    16 ms with 2 threads against 0.1 ms with 1).
+    threads' synchronisation costs more than the arithmetic, most of all on a busy machine.
     """
     previous = torch.get_num_threads()
     if previous == 1:
