@@ -27,7 +27,6 @@ context only); :class:`SingleRegressor` is the one-network baseline.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -304,14 +303,6 @@ class SingleRegressor(nn.Module):
 
     def forward(self, histograms: Tensor) -> Tensor:
         return self.net(histogram_features(histograms, self.irf))[1]
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def describe(model: nn.Module) -> str:
-    return f"{type(model).__name__} with {count_parameters(model):,} parameters ({math.ceil(count_parameters(model) * 4 / 1024)} KiB)"
 
 
 register_model("evidence-moe-flidar", config=EvidenceMoEConfig(), weights="moe_zoo.flidar:weights/evidence_moe.safetensors",
