@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from moe_zoo.core.reporting import save_figure
+
 
 def plot_cumulative_excess(curves: Mapping[str, pd.Series | list[pd.Series]], path: str | Path, title: str) -> Path:
     """One line per model: the cumulative (additive, Qlib-style) excess return with costs.
@@ -34,8 +36,4 @@ def plot_cumulative_excess(curves: Mapping[str, pd.Series | list[pd.Series]], pa
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

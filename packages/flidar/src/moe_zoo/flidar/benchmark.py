@@ -36,6 +36,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
     mean_std,
+    save_figure,
     write_benchmarks_md,
     write_text_atomic,
 )
@@ -240,13 +241,8 @@ def mc_section(plan: Plan) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    """Write a PNG atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=100)
 
 
 def _plot_predictions(truth: torch.Tensor, estimates: dict[str, np.ndarray], path: Path) -> None:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from moe_zoo.core.experts import FeedForward
 from moe_zoo.core.layer import MoEConfig, MoELayer
-from moe_zoo.core.reporting import markdown_table, write_benchmarks_md
+from moe_zoo.core.reporting import markdown_table, save_figure, write_benchmarks_md
 from moe_zoo.core.runtime import get_logger
 
 _log = get_logger(__name__)
@@ -234,9 +234,7 @@ def _plot(results: list[tuple[Shape, dict[str, dict[str, float]]]], path: Path) 
         ax.set_title(f"{phase}: % of dense FFN speed (higher is better)")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,28 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return path
 
 
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure to ``path`` atomically (temp file, then rename) and close it.
+
+    The format follows the suffix of ``path``; parent folders are created.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
 def write_benchmarks_md(path: str | Path, title: str, *, command: str, sections: Sequence[tuple[str, str]],
                         notes: str = "", seeds: Sequence[int] | None = None) -> Path:
     """A BENCHMARKS.md with the command, hardware, seeds, then titled Markdown sections."""

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from moe_zoo.core.reporting import save_figure
+
 KIND_COLORS = {"shared": "tab:blue", "category": "tab:orange", "own": "tab:green"}
 
 
@@ -27,11 +29,7 @@ def plot_expert_health(health: dict[str, pd.DataFrame], path: str | Path, title:
                 ax.set_ylim(0, 1)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def plot_gate_shares(gates: dict[str, pd.DataFrame], path: str | Path, title: str) -> Path:
@@ -50,8 +48,4 @@ def plot_gate_shares(gates: dict[str, pd.DataFrame], path: str | Path, title: st
         ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)

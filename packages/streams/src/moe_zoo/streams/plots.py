@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from moe_zoo.core.reporting import save_figure
+
 # one colour per model, DriftMoE first and strongest
 COLOURS = {"driftmoe-data": "#d62728", "driftmoe-task": "#ff7f0e", "arf": "#1f77b4", "srp": "#2ca02c",
            "levbag": "#9467bd", "hat": "#8c564b", "ht": "#7f7f7f"}
@@ -52,10 +54,5 @@ def plot_accuracy_over_time(panels: Sequence[dict], path: str | Path, columns: i
     fig.tight_layout(rect=(0, 0, 1, 1 - top))
     fig.legend(handles, labels, loc="upper center", ncol=min(7, len(labels)), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 1.0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=72)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path, dpi=72)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from moe_zoo.core.reporting import save_figure
+
 
 def label_segments(labels: np.ndarray) -> list[tuple[int, int]]:
     """``[start, end)`` frame ranges where a 0/1 label (or boolean) array is on."""
@@ -54,8 +56,4 @@ def plot_scores(path: str | Path, frame_scores: np.ndarray, fps: float, *, title
         axes[1].legend(loc="upper right", fontsize=7, ncol=3)
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

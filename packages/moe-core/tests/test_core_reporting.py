@@ -1,0 +1,37 @@
+"""Reporting helpers shared by the benchmark scripts."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+
+from moe_zoo.core.reporting import format_mean_std, markdown_table, mean_std, save_figure, write_text_atomic
+
+
+def test_mean_std_and_formatting():
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert format_mean_std([0.5, 0.7], digits=2) == "0.60 ± 0.14"
+    assert markdown_table(["a", "b"], [[1, "x"]]) == "| a | b |\n|---|---|\n| 1 | x |"
+
+
+def test_save_figure_writes_the_file_atomically_and_closes_the_figure(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "sub" / "plot.png", dpi=50)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["plot.png"]       # no temp file left
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_save_figure_leaves_nothing_behind_on_failure(tmp_path):
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError):
+        save_figure(fig, tmp_path / "plot.unknownformat")
+    assert list(tmp_path.iterdir()) == []
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_write_text_atomic(tmp_path):
+    path = write_text_atomic(tmp_path / "a" / "b.md", "hello")
+    assert path.read_text() == "hello" and len(list(path.parent.iterdir())) == 1
