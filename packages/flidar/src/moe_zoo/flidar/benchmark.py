@@ -365,7 +365,7 @@ def timing_section(plan: Plan, records: list[dict], workers: int, threads: int) 
     text += (f"\n\nEach run: simulating the {plan.train.n_train:,} training and {plan.train.n_val:,} validation "
              f"histograms plus {plan.train.total_steps:,} steps of batch {plan.train.batch_size} "
              f"(EvidenceMoE: {' + '.join(f'{s} {n}' for s, n in plan.train.stages())}), {threads} torch thread, "
-             f"{workers} runs in parallel on a 2-core machine shared with other engineers' jobs (load average "
+             f"{workers} run(s) at a time on a 2-core machine shared with other jobs (load average "
              "column; above 2 the runs wait for a core). Issue target for the default EvidenceMoE: < 10 minutes "
              "on CPU.")
     for name, label in (("evidence_moe", "EvidenceMoE"), ("cnn", "single CNN")):
@@ -388,7 +388,7 @@ def _figures(plan: Plan, records: list[dict]) -> None:
                       plan.figures / "calibration.png")
 
 
-def _summary(plan: Plan, accuracy: dict, known: dict, rates: dict, seconds: dict) -> str:
+def _summary(plan: Plan, accuracy: dict, known: dict, rates: dict, seconds: dict, workers: int) -> str:
     def pair(runs: list[dict]) -> str:
         return (f"{format_mean_std([r['nrmse_depth'] for r in runs], 3)} / "
                 f"{format_mean_std([r['nrmse_lifetime'] for r in runs], 3)}")
@@ -408,7 +408,7 @@ def _summary(plan: Plan, accuracy: dict, known: dict, rates: dict, seconds: dict
              f"histograms/s, `predict` {rates['predict_2p']:,.0f}/s (1 process, 1 thread: "
              f"{rates['simulate_1t']:,.0f} and {rates['predict_1t']:,.0f}); "
              f"training the default EvidenceMoE {mean_std(seconds['evidence-moe'])[0] / 60:.1f} min "
-             f"(slowest {max(seconds['evidence-moe']) / 60:.1f} min, 1 thread, 2 runs in parallel)."]
+             f"(slowest {max(seconds['evidence-moe']) / 60:.1f} min, 1 thread, {workers} run(s) at a time)."]
     return "\n".join(lines)
 
 
@@ -447,7 +447,7 @@ def report(plan: Plan, records: list[dict], workers: int, threads: int) -> Path:
     command = "python packages/flidar/benchmarks/run.py" + (" --quick" if plan.quick else "")
     path = write_benchmarks_md(plan.out / "BENCHMARKS.md", "moe-zoo-flidar benchmarks", command=command,
                                sections=sections, notes=notes, seeds=list(plan.seeds))
-    summary = _summary(plan, accuracy_summary, known_summary, rates, seconds)
+    summary = _summary(plan, accuracy_summary, known_summary, rates, seconds, workers)
     results = PACKAGE / "benchmarks" / ("quick" if plan.quick else "results") / "records.json"
     write_text_atomic(results, json.dumps({"records": [_json_ready(r) for r in records], "speed": rates}, indent=1))
     if not plan.quick:
