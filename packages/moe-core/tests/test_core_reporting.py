@@ -6,7 +6,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from moe_zoo.core.reporting import format_mean_std, markdown_table, mean_std, save_figure, write_text_atomic
+from moe_zoo.core.reporting import (
+    format_mean_std,
+    markdown_table,
+    mean_std,
+    save_figure,
+    write_text_atomic,
+)
 
 
 def test_mean_std_and_formatting():
@@ -35,3 +41,20 @@ def test_save_figure_leaves_nothing_behind_on_failure(tmp_path):
 def test_write_text_atomic(tmp_path):
     path = write_text_atomic(tmp_path / "a" / "b.md", "hello")
     assert path.read_text() == "hello" and len(list(path.parent.iterdir())) == 1
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    from torch import nn
+
+    from moe_zoo.core import save_checkpoint
+
+    umask = os.umask(0o022)
+    try:
+        text = write_text_atomic(tmp_path / "a.md", "x")
+        ckpt = save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2))
+    finally:
+        os.umask(umask)
+    assert (text.stat().st_mode & 0o777) == 0o644
+    assert (ckpt.stat().st_mode & 0o777) == 0o644

@@ -15,12 +15,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import platform
 import struct
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from moe_zoo.core.atomic import atomic_path
 from moe_zoo.core.config import Config
 from moe_zoo.core.errors import MoeZooError
 
@@ -164,17 +163,8 @@ def save_checkpoint(
         header_json = json.dumps(header, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise TypeError(f"checkpoint metadata must be JSON-serialisable: {err}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp_name, metadata={_META_KEY: header_json})
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, fsync=True) as tmp:
+        save_file(tensors, str(tmp), metadata={_META_KEY: header_json})
     return path
 
 

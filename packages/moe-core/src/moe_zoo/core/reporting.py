@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
+
+from moe_zoo.core.atomic import atomic_path
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
@@ -48,15 +49,8 @@ def hardware_summary() -> str:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` via a temp file and rename (never a half-written file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 
@@ -68,15 +62,9 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
     finally:
         plt.close(fig)
     return path
