@@ -58,3 +58,15 @@ def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
         os.umask(umask)
     assert (text.stat().st_mode & 0o777) == 0o644
     assert (ckpt.stat().st_mode & 0o777) == 0o644
+
+
+def test_replace_marked_block(tmp_path):
+    from moe_zoo.core.reporting import replace_marked_block
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- a -->\nold\n<!-- b -->\nend\n")
+    assert replace_marked_block(readme, "<!-- a -->", "<!-- b -->", "new\ntable")
+    assert readme.read_text() == "intro\n<!-- a -->\nnew\ntable\n<!-- b -->\nend\n"
+    readme.write_text("no markers\n")
+    assert not replace_marked_block(readme, "<!-- a -->", "<!-- b -->", "x")
+    assert readme.read_text() == "no markers\n"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     hardware_summary,
     markdown_table,
+    replace_marked_block,
     write_text_atomic,
 )
 from moe_zoo.streams import get_stream_spec, prequential
@@ -72,12 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--length {args.length}`; {hardware_summary()}; {time.perf_counter() - began:.0f} s wall, "
             f"{args.workers} processes):\n\n{table}\n")
     write_text_atomic(PACKAGE / "benchmarks" / "results" / "length_scaling.md", text)
-    readme = PACKAGE / "README.md"
-    source = readme.read_text()
-    if START in source:
-        block = f"{START}\n{text}{END}"
-        write_text_atomic(readme, re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, source,
-                                         flags=re.DOTALL))
+    replace_marked_block(PACKAGE / "README.md", START, END, text.rstrip("\n"))
     print(text)
     return 0
 

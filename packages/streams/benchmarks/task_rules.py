@@ -15,14 +15,18 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from moe_zoo.core.reporting import format_mean_std, markdown_table, write_text_atomic
+from moe_zoo.core.reporting import (
+    format_mean_std,
+    markdown_table,
+    replace_marked_block,
+    write_text_atomic,
+)
 from moe_zoo.streams import DriftMoEClassifier, get_stream_spec, prequential
 from moe_zoo.streams.experts import TaskExperts
 
@@ -91,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"MoE-Task rules, prequential accuracy, mean ± std over seeds {', '.join(map(str, args.seeds))} "
             f"(`python packages/streams/benchmarks/task_rules.py`):\n\n{table}")
     write_text_atomic(PACKAGE / "benchmarks" / "results" / "task_rules.md", text + "\n")
-    readme = PACKAGE / "README.md"
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), flags=re.DOTALL)
-    write_text_atomic(readme, pattern.sub(lambda _: f"{START}\n{text}\n{END}", readme.read_text()))
+    replace_marked_block(PACKAGE / "README.md", START, END, text)
     return 0
 
 

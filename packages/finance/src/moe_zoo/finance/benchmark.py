@@ -23,7 +23,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -41,6 +40,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
     mean_std,
+    replace_marked_block,
     write_benchmarks_md,
     write_text_atomic,
 )
@@ -290,12 +290,7 @@ def _readme_summary(sections: list[tuple[str, list[dict], Experiment]], models: 
 
 def write_readme_summary(readme: Path, summary: str) -> bool:
     """Replace the text between the summary markers of ``readme``; False when it has no markers."""
-    text = readme.read_text()
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), flags=re.DOTALL)
-    if not pattern.search(text):
-        return False
-    write_text_atomic(readme, pattern.sub(lambda _: f"{README_START}\n{summary}\n{README_END}", text))
-    return True
+    return replace_marked_block(readme, README_START, README_END, summary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,6 +35,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
     mean_std,
+    replace_marked_block,
     save_figure,
     write_benchmarks_md,
     write_text_atomic,
@@ -413,13 +413,8 @@ def _summary(plan: Plan, accuracy: dict, known: dict, rates: dict, seconds: dict
 
 
 def _update_readme(summary: str) -> None:
-    readme = PACKAGE / "README.md"
-    text = readme.read_text()
-    pattern = re.compile(re.escape(SUMMARY_START) + ".*?" + re.escape(SUMMARY_END), flags=re.DOTALL)
-    if not pattern.search(text):
+    if not replace_marked_block(PACKAGE / "README.md", SUMMARY_START, SUMMARY_END, summary):
         _log.warning("README has no %s ... %s markers; summary not written", SUMMARY_START, SUMMARY_END)
-        return
-    write_text_atomic(readme, pattern.sub(lambda _: f"{SUMMARY_START}\n{summary}\n{SUMMARY_END}", text))
 
 
 def _json_ready(record: dict) -> dict:

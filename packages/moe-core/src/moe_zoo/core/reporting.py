@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -52,6 +53,21 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def replace_marked_block(path: str | Path, start: str, end: str, body: str) -> bool:
+    """Replace the text between the ``start`` and ``end`` markers of ``path`` with ``body`` (atomically).
+
+    The file becomes ``...start\nbody\nend...``; returns False, writing nothing, when the markers
+    are missing (README summaries written by the benchmark scripts).
+    """
+    path = Path(path)
+    text = path.read_text()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), flags=re.DOTALL)
+    if not pattern.search(text):
+        return False
+    write_text_atomic(path, pattern.sub(lambda _: f"{start}\n{body}\n{end}", text))
+    return True
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:

@@ -16,7 +16,6 @@ import json
 import math
 import multiprocessing
 import os
-import re
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +33,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
     mean_std,
+    replace_marked_block,
     write_benchmarks_md,
     write_text_atomic,
 )
@@ -289,13 +289,9 @@ def report(records: list[Record], timing: dict, seeds: tuple[int, ...], seconds:
 
 
 def _update_readme(summary: str, timing: dict) -> None:
-    readme = PACKAGE / "README.md"
-    text = readme.read_text()
-    block = (f"<!-- benchmark-summary:start -->\n{summary}\n\nHoME epoch time / MMoE's at equal expert widths: "
-             f"{timing['ratio']:.2f} (see BENCHMARKS.md)\n<!-- benchmark-summary:end -->")
-    if "<!-- benchmark-summary:start -->" in text:
-        text = re.sub(r"<!-- benchmark-summary:start -->.*<!-- benchmark-summary:end -->", block, text, flags=re.S)
-        write_text_atomic(readme, text)
+    body = f"{summary}\n\nHoME epoch time / MMoE's at equal expert widths: {timing['ratio']:.2f} (see BENCHMARKS.md)"
+    replace_marked_block(PACKAGE / "README.md", "<!-- benchmark-summary:start -->", "<!-- benchmark-summary:end -->",
+                         body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ import cProfile
 import json
 import multiprocessing
 import pstats
-import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
     mean_std,
+    replace_marked_block,
     write_benchmarks_md,
     write_text_atomic,
 )
@@ -272,13 +272,8 @@ def _summary(plan: Plan, records: list[dict], facts: dict, router: dict) -> str:
 
 
 def _update_readme(summary: str) -> None:
-    readme = PACKAGE / "README.md"
-    text = readme.read_text()
-    pattern = re.compile(re.escape(SUMMARY_START) + ".*?" + re.escape(SUMMARY_END), flags=re.DOTALL)
-    if not pattern.search(text):
+    if not replace_marked_block(PACKAGE / "README.md", SUMMARY_START, SUMMARY_END, summary):
         _log.warning("README has no %s ... %s markers; summary not written", SUMMARY_START, SUMMARY_END)
-        return
-    write_text_atomic(readme, pattern.sub(lambda _: f"{SUMMARY_START}\n{summary}\n{SUMMARY_END}", text))
 
 
 def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, seconds: float | None) -> Path:
