@@ -112,3 +112,21 @@ def test_bad_feature_shapes_are_clear_errors():
         model(torch.randn(2, 0, 12))
     with pytest.raises(InputError, match="expected snippet features"):
         MILRanking(MILConfig(feature_dim=12))(torch.randn(5, 12))
+
+
+def test_default_gate_scores_the_soft_mixture_and_fusion_corrects_it():
+    torch.manual_seed(4)
+    x = torch.randn(2, 6, 12)
+    plain = GSMoE(_config()).eval()
+    out = plain(x)
+    mixture = (out.gate_weights * out.expert_scores.transpose(1, 2)).sum(-1)
+    torch.testing.assert_close(out.scores, mixture)
+    assert not hasattr(plain.gate, "cross")
+    fused = GSMoE(_config(gate_fusion=True)).eval()
+    fused.load_state_dict(plain.state_dict(), strict=False)
+    torch.testing.assert_close(fused(x).scores, mixture)        # the correction head starts at zero
+    torch.nn.init.normal_(fused.gate.head[-1].weight)
+    out = fused(x)
+    assert (out.scores - mixture).abs().max() > 1e-3
+    out.scores.sum().backward()
+    assert fused.gate.cross.task_qk.weight.grad.abs().sum() > 0

@@ -37,6 +37,7 @@ FIGURES = PACKAGE / "benchmarks" / "figures"
 # row label -> (trained variant, scored variant); "urdmu" reads the task encoder of the GS-MoE run
 METHODS = {
     "GS-MoE": ("gsmoe", "gsmoe"),
+    "GS-MoE with the paper's fusion gate": ("gsmoe-fusion", "gsmoe"),
     "GS-MoE without TGS loss": ("gsmoe-no-tgs", "gsmoe"),
     "single model, no class experts": ("single", "gsmoe"),
     "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
@@ -67,7 +68,7 @@ def _one_seed(seed: int, quick: bool, threads: int) -> tuple[int, dict, dict, di
     short = {"encoder_steps": 150, "expert_steps": 120, "gate_steps": 80, "mil_steps": 300} if quick else {}
     models, seconds, metrics, curves = {}, {}, {}, {}
     for variant in dict.fromkeys(v for v, _ in METHODS.values()):
-        shared = models.get("gsmoe") if variant in ("gsmoe-no-tgs", "single") else None
+        shared = models.get("gsmoe") if variant in ("gsmoe-fusion", "gsmoe-no-tgs", "single") else None
         result = train(train_data, TrainConfig(variant=variant, seed=seed, **short), progress=False,
                        encoder_from=shared)
         models[variant], seconds[variant] = result.model, result.seconds
@@ -79,10 +80,9 @@ def _one_seed(seed: int, quick: bool, threads: int) -> tuple[int, dict, dict, di
     return seed, metrics, seconds, curves
 
 
-def _train_all(seeds: list[int], quick: bool, jobs: int) -> tuple[dict, dict, dict]:
-    """All seeds, ``jobs`` worker processes at a time (each with 2 // jobs torch threads, at least 1)."""
+def _train_all(seeds: list[int], quick: bool, jobs: int, threads: int) -> tuple[dict, dict, dict]:
+    """All seeds, ``jobs`` worker processes at a time with ``threads`` torch threads each."""
     load_builtin("train"), load_builtin("test")            # build the feature cache once, up front
-    threads = max(1, 2 // jobs)
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
@@ -144,27 +144,32 @@ def _speed(quick: bool) -> tuple[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one seed, short schedules (BENCHMARKS.quick.md)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--jobs", type=int, default=3, help="seeds trained in parallel worker processes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--jobs", type=int, default=2, help="seeds trained in parallel worker processes")
+    parser.add_argument("--threads", type=int, help="torch threads per worker (default 2 // jobs, at least 1)")
     args = parser.parse_args(argv)
     setup_logging("INFO")
     torch.set_num_threads(2)
     seeds = args.seeds[:1] if args.quick else args.seeds
     started = time.perf_counter()
-    metrics, seconds, extra = _train_all(seeds, args.quick, min(args.jobs, len(seeds)))
+    jobs = min(args.jobs, len(seeds))
+    threads = args.threads or max(1, 2 // jobs)
+    metrics, seconds, extra = _train_all(seeds, args.quick, jobs, threads)
     results = PACKAGE / "benchmarks" / "results" / f"{'quick' if args.quick else 'full'}.json"
     write_text_atomic(results, json.dumps({"metrics": metrics, "train_seconds": seconds}, indent=1))
     speed_text, speed = _speed(args.quick)
     config = BuiltinConfig()
-    shared = {"gsmoe-no-tgs", "single"}
-    train_rows = [[variant + (" (stages 2-3; stage-1 encoder of the GS-MoE run)" if variant in shared else ""),
+    reused = {"gsmoe-fusion": " (stage 3; encoder and experts of the GS-MoE run)",
+              "gsmoe-no-tgs": " (stages 2-3; stage-1 encoder of the GS-MoE run)",
+              "single": " (stages 2-3; stage-1 encoder of the GS-MoE run)"}
+    train_rows = [[variant + reused.get(variant, ""),
                    format_mean_std(values, 0)] for variant, values in seconds.items()]
     sections = [
         ("Detection quality (built-in test split)", _quality_section(metrics)),
         ("Score over time (one test clip per class, ground truth shaded)", _plots(extra)),
         ("Prediction speed and memory", speed_text),
-        (f"Training time (seconds, built-in training split, {max(1, 2 // min(args.jobs, len(seeds)))} torch "
-         f"thread(s), {min(args.jobs, len(seeds))} seed(s) trained in parallel)",
+        (f"Training time (seconds, built-in training split, {threads} torch thread(s), {jobs} seed(s) "
+         "trained in parallel)",
          markdown_table(["variant", "seconds"], train_rows)),
     ]
     notes = (f"Built-in data: real vtest.avi footage (opencv-doc), {config.clip_len}-frame clips, train frames "

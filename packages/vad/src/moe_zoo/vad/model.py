@@ -11,9 +11,11 @@ Three parts, trained in three stages (see :mod:`moe_zoo.vad.train`):
    All experts run batched: their weights are stacked on a leading expert axis, one ``bmm`` per
    projection, one attention call for all of them (no Python loop over experts).
 3. **Gate**: moe-core's :class:`~moe_zoo.core.SoftGate` weighs the experts per snippet from the
-   task-aware features, ``g_t = softmax(MLP(f_t))``; the weighted expert scores ``g_t * s_t`` are
-   refined to an embedding, fused with ``f`` by bi-directional cross-attention, then a
-   Transformer block and an MLP correct the mixture ``sum_e g_te s^e_t`` into the final score.
+   task-aware features, ``g_t = softmax(MLP(f_t))``, and the final score is the mixture
+   ``sum_e g_te s^e_t``. With ``gate_fusion=True`` (the paper's full gate) the weighted expert
+   scores ``g_t * s_t`` are also refined to an embedding, fused with ``f`` by bi-directional
+   cross-attention, and a Transformer block and an MLP correct the mixture into the final score.
+   The fusion is off by default: on the built-in data it lowers the frame AUC (README).
 
 Sizes are scaled down from the paper (d = 512, 13 experts with 512-wide MLPs) so that training
 runs in minutes on two CPU cores; the structure is the paper's.
@@ -56,6 +58,7 @@ class GSMoEConfig(Config):
     gate_heads: int = 4
     gate_hidden: int = 64         # SoftGate hidden layer
     gate_mlp: tuple[int, ...] = (64, 32)
+    gate_fusion: bool = False     # the paper's cross-attention fusion branch (README: off by default)
     single_expert: bool = False   # ablation: one class-agnostic expert, no gate
     topk_divisor: int = 16
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -284,20 +287,23 @@ class BidirectionalCrossAttention(nn.Module):
 class ExpertGate(nn.Module):
     """GS-MoE's gate over the class experts' scores ``s_t`` ``[E]`` and task features ``f_t``:
 
-    ``g_t = SoftGate(f_t)`` (moe-core, softmax over experts), ``m_t = sum_e g_te s^e_t``;
-    ``r_t = W_r (g_t * s_t)`` (refined expert scores), ``z = BiCrossAttn(W_f f, r)``,
-    ``y_t = sigmoid(logit(m_t) + MLP(Block(z))_t)``.
+    ``g_t = SoftGate(f_t)`` (moe-core, softmax over experts), ``y_t = m_t = sum_e g_te s^e_t``.
 
-    The fusion branch (bi-directional cross-attention, Transformer block, MLP) is the paper's;
-    adding its output to the logit of the soft mixture, with the MLP's last layer starting at
-    zero, is our choice: the gate starts as a plain mixture of experts and learns corrections,
-    which kept it from memorising the 240 training clips. Returns ``(y [B, T], g [B, T, E])``.
+    With ``gate_fusion``: ``r_t = W_r (g_t * s_t)`` (refined expert scores),
+    ``z = BiCrossAttn(W_f f, r)``, ``y_t = sigmoid(logit(m_t) + MLP(Block(z))_t)``. The fusion
+    branch (bi-directional cross-attention, Transformer block, MLP) is the paper's; adding its
+    output to the logit of the soft mixture, with the MLP's last layer starting at zero, is our
+    choice: the gate starts as a plain mixture of experts and learns corrections.
+    Returns ``(y [B, T], g [B, T, E])``.
     """
 
     def __init__(self, config: GSMoEConfig) -> None:
         super().__init__()
         c = config.gate_dim
         self.soft_gate = SoftGate(config.task_dim, config.n_experts, hidden=config.gate_hidden)
+        self.fusion = config.gate_fusion
+        if not self.fusion:
+            return
         self.refine = nn.Linear(config.n_experts, c)
         self.task_proj = nn.Linear(config.task_dim, c)
         self.cross = BidirectionalCrossAttention(c, config.gate_heads)
@@ -313,6 +319,8 @@ class ExpertGate(nn.Module):
         weights = routing.weights.view(b, t, e)
         scores = expert_scores.transpose(1, 2)                                        # [B, T, E]
         mixture = SoftGate.mix(scores.reshape(b * t, e, 1), routing.weights).view(b, t)
+        if not self.fusion:
+            return mixture, weights
         refined = self.refine(weights * scores)
         z, _ = self.block(self.cross(self.task_proj(task), refined))
         logit = torch.logit(mixture.clamp(1e-4, 1 - 1e-4)) + self.head(z).squeeze(-1)

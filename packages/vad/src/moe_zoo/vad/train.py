@@ -17,7 +17,8 @@ model that had learnt to flag whole anomalous videos chase its own noise peaks, 
 collapsed (frame AUC < 0.5 in our first runs); the coarse UR-DMU curve is what the paper's stage
 1 produces and it localises well.
 
-Variants (same data, seeds and schedule): ``gsmoe``, ``gsmoe-no-tgs`` (``w_tgs = 0``),
+Variants (same data, seeds and schedule): ``gsmoe``, ``gsmoe-fusion`` (the paper's full gate
+with the cross-attention fusion branch, ``GSMoEConfig.gate_fusion``), ``gsmoe-no-tgs`` (``w_tgs = 0``),
 ``single`` (one class-agnostic expert trained on every anomaly, no gate), ``urdmu`` (stage 1
 only, the coarse score) and ``mil`` (Sultani et al.'s ranking loss on the raw features).
 """
@@ -55,7 +56,7 @@ from moe_zoo.vad.losses import (
 from moe_zoo.vad.model import GSMoE, GSMoEConfig, MILConfig, MILRanking
 
 _log = get_logger(__name__)
-VARIANTS = ("gsmoe", "gsmoe-no-tgs", "single", "urdmu", "mil")
+VARIANTS = ("gsmoe", "gsmoe-fusion", "gsmoe-no-tgs", "single", "urdmu", "mil")
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,9 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     ``state_path`` makes the run resumable: the training state is written atomically after each
     stage and every ``checkpoint_every`` steps, and a rerun with the same path continues from it.
     ``encoder_from`` reuses the trained task encoder of another GS-MoE run instead of stage 1
-    (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway).
+    (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway);
+    the ``gsmoe-fusion`` variant, which differs from ``gsmoe`` only in the gate, reuses its class
+    experts too and trains stage 3 alone.
     """
     config = config or TrainConfig()
     if data is None:
@@ -190,7 +193,11 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
         classes = data.anomaly_classes
         model_config = model_config or GSMoEConfig(feature_dim=feature_dim, class_names=classes,
                                                    single_expert=config.variant == "single",
+                                                   gate_fusion=config.variant == "gsmoe-fusion",
                                                    features=snippet_config)
+        if config.variant in ("single", "gsmoe-fusion"):  # the variant decides these two switches
+            model_config = model_config.replace(single_expert=config.variant == "single",
+                                                gate_fusion=config.variant == "gsmoe-fusion")
         model = GSMoE(model_config)
     if model_config.feature_dim != feature_dim:
         raise InputError(f"model expects {model_config.feature_dim}-d features, the data has {feature_dim}")
@@ -206,6 +213,9 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
         if encoder_from is not None:
             model.encoder.load_state_dict(encoder_from.encoder.state_dict())
             resume.stage = max(resume.stage, 1)
+            if config.variant == "gsmoe-fusion":
+                model.experts.load_state_dict(encoder_from.experts.state_dict())
+                resume.stage = max(resume.stage, 2)
         _train_gsmoe(model, batches, config, device, history, progress, resume)
     model.eval()
     seconds = time.perf_counter() - started
