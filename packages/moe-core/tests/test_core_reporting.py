@@ -8,9 +8,12 @@ import pytest
 
 from moe_zoo.core.reporting import (
     format_mean_std,
+    hardware_summary,
     markdown_table,
     mean_std,
+    recorded_hardware,
     save_figure,
+    write_benchmarks_md,
     write_text_atomic,
 )
 
@@ -70,3 +73,13 @@ def test_replace_marked_block(tmp_path):
     readme.write_text("no markers\n")
     assert not replace_marked_block(readme, "<!-- a -->", "<!-- b -->", "x")
     assert readme.read_text() == "no markers\n"
+
+
+def test_a_report_rerendered_from_records_names_the_machine_that_measured_them(tmp_path):
+    path = write_benchmarks_md(tmp_path / "B.md", "t", command="c", sections=[("s", "body")],
+                               hardware=recorded_hardware({"hardware": "the benchmark box"}))
+    assert "Hardware: the benchmark box\n" in path.read_text()
+    write_benchmarks_md(path, "t", command="c", sections=[])
+    assert f"Hardware: {hardware_summary()}\n" in path.read_text()
+    with pytest.warns(UserWarning, match="which machine"):
+        assert recorded_hardware({}) is None

@@ -7,7 +7,8 @@ import os
 import platform
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -45,6 +46,14 @@ def hardware_summary() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
             f"{gpu}, Python {platform.python_version()}")
+
+
+def recorded_hardware(saved: Mapping) -> str | None:
+    """The ``"hardware"`` summary stored with saved benchmark records (None, with a warning, when absent)."""
+    if "hardware" not in saved:
+        warnings.warn("the saved records do not say which machine measured them; the report names this one",
+                      stacklevel=2)
+    return saved.get("hardware")
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -87,9 +96,13 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
 
 
 def write_benchmarks_md(path: str | Path, title: str, *, command: str, sections: Sequence[tuple[str, str]],
-                        notes: str = "", seeds: Sequence[int] | None = None) -> Path:
-    """A BENCHMARKS.md with the command, hardware, seeds, then titled Markdown sections."""
-    parts = [f"# {title}", "", f"Command: `{command}`", "", f"Hardware: {hardware_summary()}", ""]
+                        notes: str = "", seeds: Sequence[int] | None = None, hardware: str | None = None) -> Path:
+    """A BENCHMARKS.md with the command, hardware, seeds, then titled Markdown sections.
+
+    ``hardware`` defaults to this machine's :func:`hardware_summary`; a report re-rendered from
+    saved records passes the summary recorded with them instead.
+    """
+    parts = [f"# {title}", "", f"Command: `{command}`", "", f"Hardware: {hardware or hardware_summary()}", ""]
     if seeds is not None:
         parts += [f"Seeds: {', '.join(map(str, seeds))}", ""]
     if notes:

@@ -31,8 +31,10 @@ from tqdm import tqdm
 from moe_zoo.core import get_logger, seed_everything
 from moe_zoo.core.reporting import (
     format_mean_std,
+    hardware_summary,
     markdown_table,
     mean_std,
+    recorded_hardware,
     replace_marked_block,
     write_benchmarks_md,
     write_text_atomic,
@@ -247,7 +249,7 @@ def _figures(records: list[Record], out: Path, labels: list[str]) -> list[str]:
 
 
 def report(records: list[Record], timing: dict, seeds: tuple[int, ...], seconds: float, out_dir: Path,
-           quick: bool) -> str:
+           quick: bool, hardware: str | None = None) -> str:
     figures = out_dir / "figures"
     sections = []
     model_labels = list(MODELS)
@@ -284,7 +286,7 @@ def report(records: list[Record], timing: dict, seeds: tuple[int, ...], seconds:
              f"{sum(r.cpu_seconds for r in records) / 120:.1f} min on 2 free cores plus data loading.")
     command = "python packages/recsys/benchmarks/run.py" + (" --quick" if quick else "")
     write_benchmarks_md(out_dir / ("BENCHMARKS.md" if quick else "../BENCHMARKS.md"), "recsys benchmarks",
-                        command=command, sections=sections, notes=notes, seeds=seeds)
+                        command=command, sections=sections, notes=notes, seeds=seeds, hardware=hardware)
     return summary
 
 
@@ -307,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         saved = json.loads(results.read_text())
         records = [Record(**r) for r in saved["records"]]
-        summary = report(records, saved["timing"], tuple(saved["seeds"]), saved["seconds"], out_dir, args.quick)
+        summary = report(records, saved["timing"], tuple(saved["seeds"]), saved["seconds"], out_dir, args.quick,
+                         recorded_hardware(saved))
         if not args.quick:
             _update_readme(summary, saved["timing"])
         return 0
@@ -327,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - began
     results.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(results, json.dumps({"records": [r.__dict__ for r in records], "timing": timing,
-                                           "seeds": list(seeds), "seconds": seconds},
+                                           "seeds": list(seeds), "seconds": seconds,
+                                           "hardware": hardware_summary()},
                                           indent=1, default=float, allow_nan=True))
     summary = report(records, timing, seeds, seconds, out_dir, args.quick)
     if not args.quick:

@@ -33,8 +33,10 @@ from tqdm import tqdm
 from moe_zoo.core import get_logger, setup_logging
 from moe_zoo.core.reporting import (
     format_mean_std,
+    hardware_summary,
     markdown_table,
     mean_std,
+    recorded_hardware,
     replace_marked_block,
     write_benchmarks_md,
     write_text_atomic,
@@ -276,8 +278,10 @@ def _update_readme(summary: str) -> None:
         _log.warning("README has no %s ... %s markers; summary not written", SUMMARY_START, SUMMARY_END)
 
 
-def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, seconds: float | None) -> Path:
-    """BENCHMARKS.md, figures and (full run) the README summary from the job records."""
+def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, seconds: float | None,
+           hardware: str | None = None) -> Path:
+    """BENCHMARKS.md, figures and (full run) the README summary from the job records (``hardware``:
+    the machine they were measured on, default this one)."""
     figures = _figures(plan, records)
     router_table, router_facts = _router_table(plan, records)
     versus, facts = _versus_arf(plan, records)
@@ -310,7 +314,7 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
              "only the models on real ones. kappa_m and kappa_t are cumulative, as the paper's capymoa evaluator.")
     command = "python packages/streams/benchmarks/run.py" + (" --quick" if plan.quick else "")
     path = write_benchmarks_md(plan.out / "BENCHMARKS.md", "moe-zoo-streams benchmarks", command=command,
-                               sections=sections, notes=notes, seeds=list(plan.seeds))
+                               sections=sections, notes=notes, seeds=list(plan.seeds), hardware=hardware)
     summary = _summary(plan, records, facts, router_facts)
     if not plan.quick:
         _update_readme(summary)
@@ -319,7 +323,7 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
 
 def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds: float) -> None:
     payload = {"lengths": plan.lengths, "seeds": list(plan.seeds), "models": list(plan.models), "seconds": seconds,
-               "records": records, "profile": profile}
+               "hardware": hardware_summary(), "records": records, "profile": profile}
     write_text_atomic(plan.records_path, json.dumps(payload, indent=0))
 
 
@@ -336,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         saved = json.loads(plan.records_path.read_text())
         plan = Plan(plan.quick, saved["lengths"], tuple(saved["seeds"]), tuple(saved["models"]), plan.profile_n)
-        path = report(plan, saved["records"], saved["profile"], args.workers, saved["seconds"])
+        path = report(plan, saved["records"], saved["profile"], args.workers, saved["seconds"],
+                      recorded_hardware(saved))
     else:
         started = time.perf_counter()
         records = run_jobs(plan, args.workers)
