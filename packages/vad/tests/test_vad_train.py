@@ -92,3 +92,21 @@ def test_encoder_from_skips_stage_one(splits):
     assert "encoder" not in second.history
     for a, b in zip(first.model.encoder.parameters(), second.model.encoder.parameters()):
         torch.testing.assert_close(a, b)
+
+
+def test_the_gate_kl_term_pulls_the_gate_towards_the_plain_average(splits):
+    """Same encoder and experts (gate-only variant), gate trained with and without ``L_kl``."""
+    train_set, _ = splits
+    short = {**SHORT, "encoder_steps": 30, "expert_steps": 20, "gate_steps": 60, "head_lr": 1e-2}
+    base = train(train_set, TrainConfig(seed=2, gate_uniform_kl=10.0, **short), MODEL, progress=False).model
+    free = train(train_set, TrainConfig(variant="gsmoe-free-gate", seed=2, **short), MODEL, progress=False,
+                 encoder_from=base).model
+    x = torch.as_tensor(np.stack([v.load() for v in train_set.videos]))
+
+    def distance_from_uniform(model) -> float:
+        with torch.inference_mode():
+            weights = model(x).gate_weights
+        return float((weights - 1 / weights.shape[-1]).abs().mean())
+
+    assert torch.equal(base.experts.qkv.weight, free.experts.qkv.weight)   # only the gate differs
+    assert distance_from_uniform(base) < 0.5 * distance_from_uniform(free)

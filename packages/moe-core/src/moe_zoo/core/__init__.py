@@ -16,6 +16,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 from moe_zoo.core.balance import (
     attach_bias_updates,
+    gate_kl_to_uniform,
     load_balancing_loss,
     load_imbalance,
     router_z_loss,
@@ -62,8 +63,9 @@ __all__ = [
     "FeedForward", "HashRouter", "HeterogeneousExperts", "InputError", "MoEConfig", "MoELayer", "MoEOutput",
     "MoETransformer", "MoETransformerBlock", "MoETransformerConfig", "MoeZooError", "RoutingResult",
     "SharedExperts", "SoftGate", "TopKRouter", "TopPRouter", "UnknownModelError", "ZeroComputeExperts",
-    "__version__", "attach_bias_updates", "create_model", "get_logger", "get_model_spec", "limit_capacity",
-    "list_models", "load_balancing_loss", "load_checkpoint", "load_imbalance", "load_model", "load_state_into",
+    "__version__", "attach_bias_updates", "create_model", "gate_kl_to_uniform", "get_logger", "get_model_spec",
+    "limit_capacity", "list_models", "load_balancing_loss", "load_checkpoint", "load_imbalance", "load_model",
+    "load_state_into",
     "read_checkpoint_metadata", "register_model", "resolve_device", "router_z_loss", "save_checkpoint",
     "seed_everything", "setup_logging",
 ]

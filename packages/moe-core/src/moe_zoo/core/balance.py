@@ -34,6 +34,18 @@ def router_z_loss(routing_or_logits: RoutingResult | Tensor) -> Tensor:
     return torch.logsumexp(logits.float(), dim=-1).square().mean()
 
 
+def gate_kl_to_uniform(weights: Tensor) -> Tensor:
+    """Mean KL divergence of soft gate weights from the uniform mixture,
+    ``L = mean_t KL(g_t || U) = mean_t sum_e g_te log(E g_te)`` (0 when uniform, ``log E`` one-hot).
+
+    ``weights`` ``[..., E]`` (rows sum to 1). A penalty for dense soft gates whose loss barely
+    constrains them (e.g. a gate over frozen experts that already fit the training data): the
+    gate leaves the plain average of its experts only where the data pay for it.
+    """
+    n_experts = weights.shape[-1]
+    return (weights * (weights.clamp_min(1e-12) * n_experts).log()).sum(-1).mean()
+
+
 def load_imbalance(counts: Tensor) -> float:
     """``max_e load_e / mean_e load_e`` (1.0 is perfect balance)."""
     counts = counts.float()

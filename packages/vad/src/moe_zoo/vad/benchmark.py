@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from moe_zoo.vad.evaluate import frame_scores
 from moe_zoo.vad.metrics import frame_metrics
 from moe_zoo.vad.plots import plot_scores
 from moe_zoo.vad.synthesis import ANOMALY_CLASSES
-from moe_zoo.vad.train import TrainConfig, train
+from moe_zoo.vad.train import GATE_ONLY_VARIANTS, TrainConfig, train
 
 _log = get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parents[3]
@@ -38,6 +39,8 @@ FIGURES = PACKAGE / "benchmarks" / "figures"
 METHODS = {
     "GS-MoE": ("gsmoe", "gsmoe"),
     "GS-MoE with the paper's fusion gate": ("gsmoe-fusion", "gsmoe"),
+    "GS-MoE, gate without the KL-to-uniform term": ("gsmoe-free-gate", "gsmoe"),
+    "GS-MoE, class experts averaged (no gate)": ("gsmoe", "expert-mean"),
     "GS-MoE without TGS loss": ("gsmoe-no-tgs", "gsmoe"),
     "single model, no class experts": ("single", "gsmoe"),
     "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
@@ -68,7 +71,7 @@ def _one_seed(seed: int, quick: bool, threads: int) -> tuple[int, dict, dict, di
     short = {"encoder_steps": 150, "expert_steps": 120, "gate_steps": 80, "mil_steps": 300} if quick else {}
     models, seconds, metrics, curves = {}, {}, {}, {}
     for variant in dict.fromkeys(v for v, _ in METHODS.values()):
-        shared = models.get("gsmoe") if variant in ("gsmoe-fusion", "gsmoe-no-tgs", "single") else None
+        shared = models.get("gsmoe") if variant in (*GATE_ONLY_VARIANTS, "gsmoe-no-tgs", "single") else None
         result = train(train_data, TrainConfig(variant=variant, seed=seed, **short), progress=False,
                        encoder_from=shared)
         models[variant], seconds[variant] = result.model, result.seconds
@@ -97,10 +100,26 @@ def _train_all(seeds: list[int], quick: bool, jobs: int, threads: int) -> tuple[
     return metrics, seconds, {"curves": runs[0][3], "test": load_builtin("test", progress=False)}
 
 
+def _paired_versus(metrics: dict, baseline: str) -> str:
+    """Per-seed differences of frame ROC-AUC against ``baseline`` (same seed, same data)."""
+    reference = [m["auc"] for m in metrics[baseline]]
+    rows = []
+    for label, runs in metrics.items():
+        if label == baseline:
+            continue
+        delta = [m["auc"] - r for m, r in zip(runs, reference)]
+        rows.append([f"{label} − {baseline}", format_mean_std(delta, 4), f"{sum(d > 0 for d in delta)} / {len(delta)}"])
+    return markdown_table(["comparison", "Δ frame ROC-AUC (mean ± std over seeds)", "seeds ahead"], rows)
+
+
 def _quality_section(metrics: dict) -> str:
-    keys = ["auc", "ap", "auc_abnormal"]
+    keys = ["auc", "ap", "auc_abnormal", "auc_vs_normal_videos"]
     rows = [[label, *(format_mean_std([m[k] for m in runs], 4) for k in keys)] for label, runs in metrics.items()]
-    main = markdown_table(["method", "frame ROC-AUC", "frame AP", "AUC on anomalous videos"], rows)
+    main = markdown_table(["method", "frame ROC-AUC", "frame AP", "AUC on anomalous videos",
+                           "AUC vs normal videos"], rows)
+    main += ("\n\n'AUC on anomalous videos' ranks the anomalous frames against the normal frames around them; "
+             "'AUC vs normal videos' against the frames of the normal videos (false alarms on normal footage).")
+    main += "\n\nPaired per-seed differences:\n\n" + _paired_versus(metrics, "MIL ranking (Sultani et al.)")
     class_rows = [[label, *(format_mean_std([m[f"auc_{c}"] for m in runs], 3) for c in sorted(ANOMALY_CLASSES))]
                   for label, runs in metrics.items()]
     per_class = markdown_table(["method", *sorted(ANOMALY_CLASSES)], class_rows)
@@ -126,8 +145,11 @@ def _plots(extra: dict) -> str:
 def _speed(quick: bool) -> tuple[str, dict]:
     """Prediction on the full real video in a fresh process (peak RSS is the whole process)."""
     repeats = "1" if quick else "3"
+    # OpenMP's pool must match the 2 torch threads: with OMP_NUM_THREADS=1 inherited from the caller,
+    # torch.set_num_threads(2) made decoding + features 5x slower on a 2-core EPYC
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", SPEED_SCRIPT, VIDEO, "", repeats], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     record = json.loads(out.stdout.strip().splitlines()[-1])
     seconds = record["seconds"]
     rates = [record["frames"] / s for s in seconds]
@@ -159,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(results, json.dumps({"metrics": metrics, "train_seconds": seconds}, indent=1))
     speed_text, speed = _speed(args.quick)
     config = BuiltinConfig()
-    reused = {"gsmoe-fusion": " (stage 3; encoder and experts of the GS-MoE run)",
+    reused = {**{v: " (stage 3; encoder and experts of the GS-MoE run)" for v in GATE_ONLY_VARIANTS},
               "gsmoe-no-tgs": " (stages 2-3; stage-1 encoder of the GS-MoE run)",
               "single": " (stages 2-3; stage-1 encoder of the GS-MoE run)"}
     train_rows = [[variant + reused.get(variant, ""),

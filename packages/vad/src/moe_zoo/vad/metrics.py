@@ -3,7 +3,10 @@
 * ``auc``: ROC-AUC over the frames of all test videos concatenated (UCF-Crime protocol).
 * ``ap``: average precision over the same frames (XD-Violence protocol; sklearn's step-wise AP,
   where UR-DMU's script integrates the PR curve with trapezoids).
-* ``auc_abnormal``: ROC-AUC over the frames of the anomalous videos only (AUC_A in GS-MoE).
+* ``auc_abnormal``: ROC-AUC over the frames of the anomalous videos only (AUC_A in GS-MoE): the
+  anomalous frames against the normal frames around them.
+* ``auc_vs_normal_videos``: ROC-AUC of the anomalous frames against the frames of the normal
+  videos only (false alarms on normal footage). With ``auc_abnormal`` it splits the errors of ``auc``.
 * ``auc_<class>``: ROC-AUC over the frames of the videos of that class together with all normal
   videos (how well that class's anomalies stand out from normal footage).
 """
@@ -47,6 +50,13 @@ def frame_metrics(frame_scores: Sequence[np.ndarray], videos: Sequence[VideoFeat
         "auc_abnormal": frame_auc(np.concatenate([labels[i] for i in abnormal]),
                              np.concatenate([frame_scores[i] for i in abnormal])) if abnormal else float("nan"),
     }
+    if abnormal and normal:
+        positive = np.concatenate([frame_scores[i][labels[i] == 1] for i in abnormal])
+        negative = np.concatenate([frame_scores[i] for i in normal])
+        result["auc_vs_normal_videos"] = frame_auc(np.r_[np.ones(len(positive)), np.zeros(len(negative))],
+                                                   np.r_[positive, negative])
+    else:
+        result["auc_vs_normal_videos"] = float("nan")
     classes = sorted({c for v in videos for c in v.classes if c != NORMAL})
     for cls in classes:
         keep = [i for i, v in enumerate(videos) if cls in v.classes] + normal

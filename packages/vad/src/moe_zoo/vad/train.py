@@ -9,8 +9,12 @@ GS-MoE (order from the paper; step counts and learning rate scaled to the built-
    ``e`` (target 1) and normal videos (target 0): ``L_e = BCE(topk(s^e), y) + w_tgs L_tgs(s^e)``,
    the TGS term on its class's videos. The Gaussians are fitted to the *task encoder's coarse
    scores* (frozen after stage 1), so the pseudo-label ``y_hat`` of a video is fixed.
-3. **Gate** on frozen experts and encoder: ``L = BCE(topk(y), y) + w_tgs L_tgs(y)`` on the final
-   score with the same pseudo-labels (``gate_tgs``).
+3. **Gate** on frozen experts and encoder: ``L = BCE(topk(y), y) + w_tgs L_tgs(y) + w_kl L_kl`` on
+   the final score with the same pseudo-labels (``gate_tgs``), where
+   ``L_kl = mean_t KL(g_t || uniform)`` (moe-core :func:`~moe_zoo.core.gate_kl_to_uniform`,
+   ``gate_uniform_kl``; our addition, the paper gives no gate regulariser). The frozen experts
+   already fit the training clips, so the first two terms barely constrain the gate, and without
+   ``L_kl`` its weights follow training noise (variant ``gsmoe-free-gate``; numbers in the README).
 
 Why the coarse curve: fitting the splats to an expert's own early curve (self-training) let a
 model that had learnt to flag whole anomalous videos chase its own noise peaks, and the ranking
@@ -18,7 +22,8 @@ collapsed (frame AUC < 0.5 in our first runs); the coarse UR-DMU curve is what t
 1 produces and it localises well.
 
 Variants (same data, seeds and schedule): ``gsmoe``, ``gsmoe-fusion`` (the paper's full gate
-with the cross-attention fusion branch, ``GSMoEConfig.gate_fusion``), ``gsmoe-no-tgs`` (``w_tgs = 0``),
+with the cross-attention fusion branch, ``GSMoEConfig.gate_fusion``), ``gsmoe-free-gate``
+(``gate_uniform_kl = 0``), ``gsmoe-no-tgs`` (``w_tgs = 0``),
 ``single`` (one class-agnostic expert trained on every anomaly, no gate), ``urdmu`` (stage 1
 only, the coarse score) and ``mil`` (Sultani et al.'s ranking loss on the raw features).
 """
@@ -38,6 +43,7 @@ from tqdm.auto import tqdm
 from moe_zoo.core import (
     Config,
     InputError,
+    gate_kl_to_uniform,
     get_logger,
     resolve_device,
     save_checkpoint,
@@ -56,7 +62,8 @@ from moe_zoo.vad.losses import (
 from moe_zoo.vad.model import GSMoE, GSMoEConfig, MILConfig, MILRanking
 
 _log = get_logger(__name__)
-VARIANTS = ("gsmoe", "gsmoe-fusion", "gsmoe-no-tgs", "single", "urdmu", "mil")
+VARIANTS = ("gsmoe", "gsmoe-fusion", "gsmoe-free-gate", "gsmoe-no-tgs", "single", "urdmu", "mil")
+GATE_ONLY_VARIANTS = ("gsmoe-fusion", "gsmoe-free-gate")  # differ from gsmoe in stage 3 alone
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class TrainConfig(Config):
     feature_dropout: float = 0.2  # dropout on the frozen task-aware features in stages 2-3
     tgs_weight: float = 1.0
     gate_tgs: bool = True         # also guide the gate with the splatted pseudo-labels
+    gate_uniform_kl: float = 0.1  # weight of KL(g_t || uniform) on the gate (stage 3)
     tgs_prominence: float = 0.1
     tgs_rel_height: float = 0.75
     checkpoint_every: int = 200
@@ -173,8 +181,8 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     stage and every ``checkpoint_every`` steps, and a rerun with the same path continues from it.
     ``encoder_from`` reuses the trained task encoder of another GS-MoE run instead of stage 1
     (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway);
-    the ``gsmoe-fusion`` variant, which differs from ``gsmoe`` only in the gate, reuses its class
-    experts too and trains stage 3 alone.
+    the variants that differ from ``gsmoe`` only in the gate (``gsmoe-fusion``, ``gsmoe-free-gate``)
+    reuse its class experts too and train stage 3 alone.
     """
     config = config or TrainConfig()
     if data is None:
@@ -213,7 +221,7 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
         if encoder_from is not None:
             model.encoder.load_state_dict(encoder_from.encoder.state_dict())
             resume.stage = max(resume.stage, 1)
-            if config.variant == "gsmoe-fusion":
+            if config.variant in GATE_ONLY_VARIANTS:
                 model.experts.load_state_dict(encoder_from.experts.state_dict())
                 resume.stage = max(resume.stage, 2)
         _train_gsmoe(model, batches, config, device, history, progress, resume)
@@ -278,6 +286,7 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
                  resume: _Resume) -> None:
     divisor = model.config.topk_divisor
     tgs_weight = 0.0 if config.variant == "gsmoe-no-tgs" else config.tgs_weight
+    gate_kl = 0.0 if config.variant == "gsmoe-free-gate" else config.gate_uniform_kl
 
     # stage 1: UR-DMU task encoder (re-seeded: identical across variants with the same seed)
     seed_everything(config.seed)
@@ -330,12 +339,14 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
         features = drop(batches.features(index, task).to(device))
         with torch.no_grad():
             expert_scores = experts(features)
-        scores, _ = gate(features, expert_scores)
+        scores, weights = gate(features, expert_scores)
         labels = batches.labels[index].to(device)
         loss = topk_mil_loss(scores, labels, divisor)
         if tgs_weight and config.gate_tgs:
             weight = (labels * has_peak[index].to(device))[:, None].expand_as(scores)
             loss = loss + tgs_weight * bce(scores, pseudo[index].to(device), weight)
+        if gate_kl:
+            loss = loss + gate_kl * gate_kl_to_uniform(weights)
         return loss
 
     _stage(resume, 2, "gate", config.gate_steps, gate_step, gate_opt, history, progress, config)
@@ -344,7 +355,9 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
 
 def snippet_scores(model: nn.Module, features: np.ndarray | Tensor, *, variant: str = "gsmoe",
                    device: str | torch.device | None = None) -> np.ndarray:
-    """Snippet scores ``[T]`` of one video ``[T, D]`` / ``[T, crops, D]`` for any trained variant."""
+    """Snippet scores ``[T]`` of one video ``[T, D]`` / ``[T, crops, D]`` for any trained variant
+    (``variant="urdmu"``: the task encoder's coarse score; ``"expert-mean"``: the class experts'
+    plain average instead of the gate's mixture)."""
     device = resolve_device(device)
     x = torch.as_tensor(np.asarray(features, dtype=np.float32))
     x = (x.transpose(0, 1) if x.dim() == 3 else x)[None].to(device)
@@ -353,4 +366,8 @@ def snippet_scores(model: nn.Module, features: np.ndarray | Tensor, *, variant: 
         if isinstance(model, MILRanking):
             return model(x)[0].cpu().numpy()
         out = model(x)
-        return (out.coarse if variant == "urdmu" else out.scores)[0].cpu().numpy()
+        if variant == "urdmu":
+            return out.coarse[0].cpu().numpy()
+        if variant == "expert-mean":  # the class experts averaged with equal weights (no gate)
+            return out.expert_scores.mean(1)[0].cpu().numpy()
+        return out.scores[0].cpu().numpy()
