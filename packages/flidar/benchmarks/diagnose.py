@@ -41,7 +41,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from moe_zoo.core import create_model, setup_logging
 from moe_zoo.flidar.metrics import summarise
 from moe_zoo.flidar.model import denormalise_targets
-from moe_zoo.flidar.physics import fluence_bins, reflectance_bins
 from moe_zoo.flidar.simulator import (
     SimulationConfig,
     TCSPCData,
@@ -225,28 +224,18 @@ def simulate_regime(n: int, name: str, seed: int) -> TCSPCData:
         tau1, tau2, a = (_uniform(generator, n, *BIEXP[k]) for k in ("tau1", "tau2", "a"))
         params["lifetime_ns"] = a * tau1 + (1 - a) * tau2
     fwhm = _uniform(generator, n, *regime["irf_fwhm"]) if regime["irf_fwhm"] else None
-    edges = torch.arange(n_fine + 1, dtype=torch.float32) * delta
     shapes = []
     for i in range(0, n, 256):
         rows = slice(i, i + 256)
-        depth, mu_a, mu_sp = (params[k][rows].float() for k in ("depth_mm", "mu_a_per_mm", "mu_sp_per_mm"))
-        spectrum = (torch.fft.rfft(fluence_bins(depth, mu_a, mu_sp, edges, n=config.refractive_index, rho=0.0))
-                    * torch.fft.rfft(reflectance_bins(depth, mu_a, mu_sp, edges, n=config.refractive_index, rho=0.0)))
-        irf = (irf_fine(config).float() if fwhm is None
+        irf = (None if fwhm is None
                else torch.stack([irf_fine(config.replace(irf_fwhm_ps=float(f))).float() for f in fwhm[rows]]))
-        spectrum = spectrum * torch.fft.rfft(irf)
+        decay = None
         if regime["biexp"]:  # a e^(-t/tau1) + (1-a) e^(-t/tau2) = a tau1 f_tau1 + (1-a) tau2 f_tau2, normalised
             w1, w2 = (a[rows] * tau1[rows]).float(), ((1 - a[rows]) * tau2[rows]).float()
             decay = (w1[:, None] * decay_spectrum(tau1[rows].float() * 1e3, n_fine, delta)
                      + w2[:, None] * decay_spectrum(tau2[rows].float() * 1e3, n_fine, delta)) / (w1 + w2)[:, None]
-        else:
-            decay = decay_spectrum(params["lifetime_ns"][rows].float() * 1e3, n_fine, delta)
-        spectrum = spectrum * decay
-        m = torch.arange(spectrum.shape[-1], dtype=torch.float32)
-        spectrum = spectrum * torch.polar(torch.ones_like(m), -2.0 * math.pi * m * 1.5 / n_fine)
-        fine = torch.fft.irfft(spectrum, n=n_fine).clamp_min(0.0)
-        coarse = fine.view(-1, config.n_bins, config.oversample).sum(-1)
-        shapes.append(coarse / coarse.sum(-1, keepdim=True))
+        shapes.append(expected_histograms({k: v[rows] for k, v in params.items()}, config, irf=irf, decay=decay,
+                                          dtype=torch.float32))
     histograms = add_photon_noise(torch.cat(shapes).double(), params["photons"], params["background"], generator).float()
     return TCSPCData(histograms, config.bin_ps, irf_histogram(config), {k: v.float() for k, v in params.items()})
 

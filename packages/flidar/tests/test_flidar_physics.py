@@ -23,6 +23,7 @@ from moe_zoo.flidar.physics import (
 from moe_zoo.flidar.simulator import (
     SimulationConfig,
     add_photon_noise,
+    decay_spectrum,
     expected_histograms,
     irf_fine,
 )
@@ -66,6 +67,22 @@ def test_peak_time_of_pcw_reflectance_matches_pattersons_formula(rho, mu_a, mu_s
 
 def _params(depth=7.0, tau=0.6, mu_a=0.02, mu_sp=1.2):
     return {"depth_mm": _t(depth), "lifetime_ns": _t(tau), "mu_a_per_mm": _t(mu_a), "mu_sp_per_mm": _t(mu_sp)}
+
+
+def test_decay_and_per_row_irf_overrides_are_linear_in_the_decay():
+    """``decay=`` replaces the mono-exponential spectrum, ``irf=`` takes one IRF per row: the default
+    equals its explicit form, and a bi-exponential decay gives the weighted sum of the two shapes."""
+    config = SimulationConfig()
+    n_fine, delta = config.n_bins * config.oversample, config.bin_ps / config.oversample
+    params = {k: v.repeat(2) for k, v in _params(tau=0.4).items()}
+    default = expected_histograms(params, config, normalise=False)
+    explicit = expected_histograms(params, config, normalise=False, irf=irf_fine(config).repeat(2, 1),
+                                   decay=decay_spectrum(params["lifetime_ns"] * 1e3, n_fine, delta))
+    torch.testing.assert_close(explicit, default)
+    slow = expected_histograms({**params, "lifetime_ns": _t(1.5, 1.5)}, config, normalise=False)
+    mixed = expected_histograms(params, config, normalise=False, decay=(
+        0.3 * decay_spectrum(_t(400.0, 400.0), n_fine, delta) + 0.7 * decay_spectrum(_t(1500.0, 1500.0), n_fine, delta)))
+    torch.testing.assert_close(mixed, 0.3 * default + 0.7 * slow)
 
 
 def test_simulated_signal_total_is_the_product_of_steady_state_legs():

@@ -155,13 +155,17 @@ def decay_spectrum(lifetime_ps: Tensor, n_fine: int, delta_ps: float) -> Tensor:
 
 
 def expected_histograms(params: dict[str, Tensor], config: SimulationConfig, *, normalise: bool = True,
-                        irf: Tensor | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+                        irf: Tensor | None = None, decay: Tensor | None = None,
+                        dtype: torch.dtype = torch.float64) -> Tensor:
     """Noise-free FLiDAR histograms ``[B, n_bins]`` from physical parameters (differentiable).
 
     ``params`` holds ``[B]`` tensors named as in :data:`PARAMETERS`. ``normalise=True`` returns
     the shape (each row sums to 1); ``False`` the absolute detected fluence-weighted signal per
     unit excitation energy and unit fluorophore yield (mm^-4 summed over the period). ``irf``:
-    fine-grid IRF (default :func:`irf_fine`). The product of four bin-integrated factors puts
+    fine-grid IRF, ``[n_fine]`` or one per row ``[B, n_fine]`` (default :func:`irf_fine`).
+    ``decay``: rFFT of the fluorescence decay on the fine grid, ``[B, n_fine // 2 + 1]`` (default
+    the mono-exponential :func:`decay_spectrum` of ``lifetime_ns``; a multi-exponential decay is a
+    weighted sum of those). The product of four bin-integrated factors puts
     the mass 1.5 sub-bins early; a linear phase ``exp(-2 pi i m 1.5 / M)`` puts it back.
     """
     missing = [k for k in PARAMETERS if k not in params]
@@ -179,7 +183,7 @@ def expected_histograms(params: dict[str, Tensor], config: SimulationConfig, *, 
     emission = reflectance_bins(depth, mu_a, mu_sp, edges, n=n, rho=rho)
     irf = (irf_fine(config, device) if irf is None else irf).to(device=device, dtype=dtype)
     spectrum = torch.fft.rfft(excitation) * torch.fft.rfft(emission) * torch.fft.rfft(irf)
-    spectrum = spectrum * decay_spectrum(lifetime_ps, n_fine, delta)
+    spectrum = spectrum * (decay_spectrum(lifetime_ps, n_fine, delta) if decay is None else decay)
     m = torch.arange(spectrum.shape[-1], dtype=dtype, device=device)
     spectrum = spectrum * torch.polar(torch.ones_like(m), -2.0 * math.pi * m * 1.5 / n_fine)
     fine = torch.fft.irfft(spectrum, n=n_fine).clamp_min(0.0)
