@@ -29,7 +29,6 @@ the signal), ``hard`` (all three), ``default``. ``--n-train`` sets the training-
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import sys
@@ -53,8 +52,8 @@ from moe_zoo.flidar.simulator import (
     sample_parameters,
     simulate,
 )
+from moe_zoo.flidar.train import KINDS, TrainConfig, train
 
-trainer = importlib.import_module("moe_zoo.flidar.train")  # the module (the package exports a `train` function)
 TEST_SEED = 10_000
 BIEXP = {"tau1": (0.1, 0.8), "tau2": (0.6, 2.0), "a": (0.0, 1.0)}
 REGIMES = ("default", "biexp", "irf", "bg", "hard")
@@ -244,15 +243,15 @@ def regimes(args: argparse.Namespace) -> None:
     """Paired training runs: the same simulated training and test set per (regime, seed) for every kind."""
     for name in args.regimes:
         config = _regime(name)["config"]
-        trainer.simulate = lambda n, _config=None, seed=0, _name=name: simulate_regime(n, _name, seed)
         for seed in args.seeds:
             test = simulate_regime(args.n_test, name, TEST_SEED + seed)
             for kind in args.kinds:
                 experts, critics = int(args.steps * 0.5), int(args.steps * 0.16)
-                train_config = trainer.TrainConfig(kind=kind, simulation=config, n_train=args.n_train, n_val=512, seed=seed,
+                train_config = TrainConfig(kind=kind, simulation=config, n_train=args.n_train, n_val=512, seed=seed,
                                                    expert_steps=experts, critic_steps=critics,
                                                    joint_steps=args.steps - experts - critics)
-                result = trainer.train(train_config, progress=False)
+                result = train(train_config, progress=False,
+                               simulator=lambda n, _config, seed, _name=name: simulate_regime(n, _name, seed))
                 prediction, _ = _normalised_prediction(result.model.eval(), test.histograms)
                 metrics = summarise(denormalise_targets(prediction, result.model.target_ranges), test.targets())
                 emit(what="regime", regime=name, seed=seed, kind=kind, n_train=args.n_train, steps=args.steps,
@@ -300,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("regimes")
     p.add_argument("--regimes", nargs="+", choices=REGIMES, default=["biexp"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--kinds", nargs="+", choices=trainer.KINDS, default=["evidence-moe", "cnn"])
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=["evidence-moe", "cnn"])
     p.add_argument("--n-train", type=int, default=20_000)
     p.add_argument("--n-test", type=int, default=4096)
     p.add_argument("--steps", type=int, default=2000, help="total steps (EvidenceMoE: 50 %% experts, 16 %% critics, rest joint)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,26 +200,38 @@ def evaluate_model(model: nn.Module, data: TCSPCData) -> dict[str, float]:
     return summarise(physical, data.targets())
 
 
+Simulator = Callable[[int, SimulationConfig, int], TCSPCData]
+"""``(n, config, seed) -> TCSPCData``: where the training and validation histograms come from."""
+
+
 def train(config: TrainConfig | None = None, *, checkpoint: str | Path | None = None,
           state_path: str | Path | None = None, device: str | torch.device | None = None,
-          progress: bool = True, threads: int | None = None, **overrides: object) -> TrainResult:
+          progress: bool = True, threads: int | None = None, simulator: Simulator | None = None,
+          **overrides: object) -> TrainResult:
     """Train one model kind on simulated FLiDAR data; optionally save a checkpoint.
 
     ``state_path``: a resumable training state written every 200 steps and at stage ends
     (an interrupted run continues from it). ``threads``: torch CPU threads for this call (on a
-    shared machine 1 thread can be far faster than 2). ``overrides`` change :class:`TrainConfig`.
+    shared machine 1 thread can be far faster than 2). ``simulator`` replaces :func:`simulate`
+    (another forward model, e.g. a bi-exponential decay; called with ``config.simulation``).
+    ``overrides`` change :class:`TrainConfig`.
     """
     with torch_threads(threads):
-        return _train((config or TrainConfig()).replace(**overrides), checkpoint, state_path, device, progress)
+        return _train((config or TrainConfig()).replace(**overrides), checkpoint, state_path, device, progress,
+                      simulator or _simulate)
+
+
+def _simulate(n: int, config: SimulationConfig, seed: int) -> TCSPCData:
+    return simulate(n, config, seed=seed)
 
 
 def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str | Path | None,
-           device: str | torch.device | None, progress: bool) -> TrainResult:
+           device: str | torch.device | None, progress: bool, simulator: Simulator) -> TrainResult:
     device = resolve_device(device)
     seed_everything(config.seed)
     started = time.perf_counter()
-    train_data = simulate(config.n_train, config.simulation, seed=config.seed)
-    val_data = simulate(config.n_val, config.simulation, seed=config.seed + 1)
+    train_data = simulator(config.n_train, config.simulation, config.seed)
+    val_data = simulator(config.n_val, config.simulation, config.seed + 1)
     _log.info("simulated %d + %d histograms in %.1f s", config.n_train, config.n_val, time.perf_counter() - started)
     model = build_model(config).to(device)
     histograms = train_data.histograms.to(device)
