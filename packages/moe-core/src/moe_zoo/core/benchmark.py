@@ -188,21 +188,38 @@ def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: b
             if rep >= warmup:
                 times[impl.name]["fwd"].append(fwd)
                 times[impl.name]["fwd+bwd"].append(both)
-    result = {name: {k: statistics.median(v) for k, v in t.items()} for name, t in times.items()}
+    dense_times = times[impls[0].name]
+    result: dict[str, dict[str, float]] = {}
+    for name, t in times.items():
+        result[name] = {phase: statistics.median(v) for phase, v in t.items()}
+        for phase, v in t.items():  # per-repeat ratio to the dense run timed next to it
+            low, mid, high = _quartiles([100 * d / s for d, s in zip(dense_times[phase], v)])
+            result[name] |= {f"{phase} %": mid, f"{phase} % q1": low, f"{phase} % q3": high}
     for name, diff in max_diff.items():
         result[name]["max_abs_diff"] = diff
     return result
 
 
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """First quartile, median and third quartile (``statistics.quantiles``' inclusive method)."""
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def _percent(t: dict[str, float], phase: str) -> str:
+    """Median per-repeat % of dense speed with its interquartile range, e.g. ``93% (88-97)``."""
+    return f"{t[f'{phase} %']:.0f}% ({t[f'{phase} % q1']:.0f}–{t[f'{phase} % q3']:.0f})"
+
+
 def _table(shape: Shape, result: dict[str, dict[str, float]]) -> str:
-    dense = next(iter(result.values()))
     rows = []
     for name, t in result.items():
-        rows.append([name, f"{1e3 * t['fwd']:.2f}", f"{100 * dense['fwd'] / t['fwd']:.0f}%",
-                     f"{1e3 * t['fwd+bwd']:.2f}", f"{100 * dense['fwd+bwd'] / t['fwd+bwd']:.0f}%",
-                     "—" if "max_abs_diff" not in t else f"{t['max_abs_diff']:.1e}"])
-    return markdown_table(["implementation", "fwd ms", "fwd % of dense", "fwd+bwd ms", "fwd+bwd % of dense",
-                           "max abs diff vs eager"], rows)
+        rows.append([name, f"{1e3 * t['fwd']:.2f}", _percent(t, "fwd"), f"{1e3 * t['fwd+bwd']:.2f}",
+                     _percent(t, "fwd+bwd"), "—" if "max_abs_diff" not in t else f"{t['max_abs_diff']:.1e}"])
+    return markdown_table(["implementation", "fwd ms", "fwd % of dense (IQR)", "fwd+bwd ms",
+                           "fwd+bwd % of dense (IQR)", "max abs diff vs eager"], rows)
 
 
 def _skipped_note(shape: Shape) -> str:
@@ -225,8 +242,10 @@ def _plot(results: list[tuple[Shape, dict[str, dict[str, float]]]], path: Path) 
     width = 0.8 / len(names)
     for ax, phase in zip(axes, ("fwd", "fwd+bwd")):
         for i, name in enumerate(names):
-            values = [100 * r[next(iter(r))][phase] / r[name][phase] if name in r else 0 for _, r in results]
-            ax.bar([s + i * width for s in range(len(results))], values, width, label=name)
+            values = [r[name][f"{phase} %"] if name in r else 0 for _, r in results]
+            spread = [[r[name][f"{phase} %"] - r[name][f"{phase} % q1"] if name in r else 0 for _, r in results],
+                      [r[name][f"{phase} % q3"] - r[name][f"{phase} %"] if name in r else 0 for _, r in results]]
+            ax.bar([s + i * width for s in range(len(results))], values, width, yerr=spread, capsize=2, label=name)
         ax.axhline(100, color="black", lw=0.8)
         ax.set_xticks([s + 0.4 - width / 2 for s in range(len(results))])
         ax.set_xticklabels([f"T={s.tokens}\nE={s.n_experts} k={s.top_k}" + (" +sh" if s.shared else "")
@@ -260,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     notes = (f"fp32 on CPU, {torch.get_num_threads()} threads; median of {repeats} interleaved repeats after one "
              "warm-up, all implementations in one process with the same weights, input and routing. "
              "`% of dense` = dense time / implementation time, against a dense SwiGLU FFN with hidden size "
-             "(k + shared) * f on the same tokens (same active FLOPs). Forward runs under `no_grad`; "
+             "(k + shared) * f on the same tokens (same active FLOPs), computed per repeat against the dense run "
+             "timed in the same round: the median, and in brackets the interquartile range over repeats "
+             "(the ms columns are medians of the times). Forward runs under `no_grad`; "
              "forward+backward takes the gradient of the input and of all weights. The Triton backend needs a "
              "GPU and is not timed here (its kernels are checked for correctness on CPU under "
              "TRITON_INTERPRET=1 in the tests).")
