@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from moe_zoo.core import load_model
+from moe_zoo.core import InputError, load_model
 from moe_zoo.vad.data import NORMAL, FeatureSet, VideoFeatures
 from moe_zoo.vad.evaluate import evaluate
 from moe_zoo.vad.features import FeatureConfig
 from moe_zoo.vad.model import GSMoEConfig
-from moe_zoo.vad.train import TrainConfig, _Resume, snippet_scores, train
+from moe_zoo.vad.train import (
+    TrainConfig,
+    _Resume,
+    load_weight_ema,
+    snippet_scores,
+    train,
+    update_weight_ema,
+)
 
 CLASSES = ("alpha", "beta", "gamma")
 DIM, T, SNIPPET = 8, 16, 4
@@ -38,7 +45,7 @@ MODEL = GSMoEConfig(feature_dim=DIM, class_names=CLASSES, d_model=16, memory_slo
                     expert_mlp=(16,), gate_dim=8, gate_heads=2, gate_hidden=8, gate_mlp=(8,),
                     features=FeatureConfig(snippet_len=SNIPPET, use_cnn=False))
 SHORT = {"encoder_steps": 120, "expert_steps": 100, "gate_steps": 60, "mil_steps": 150, "batch_size": 8,
-         "lr": 3e-3, "head_lr": 2e-3}
+         "lr": 3e-3, "encoder_lr": 3e-3, "head_lr": 2e-3}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +88,47 @@ def test_checkpoint_round_trip_and_resume(splits, tmp_path):
             train(train_set, config, MODEL, progress=False, state_path=state)
     resumed = train(train_set, config, MODEL, progress=False, state_path=state)
     assert "encoder" not in resumed.history and "experts" in resumed.history and "gate" in resumed.history
+
+
+def test_weight_ema_follows_its_formula_and_ends_the_stage():
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = torch.optim.SGD([w], lr=0.1)
+    update_weight_ema(optimizer, 0.99, step=0)                # first call: the average starts at w
+    with torch.no_grad():
+        w.copy_(torch.tensor([3.0, 0.0]))
+    update_weight_ema(optimizer, 0.99, step=1)                # b = min(0.99, 2 / 11)
+    b = 2 / 11
+    expected = b * torch.tensor([1.0, -2.0]) + (1 - b) * torch.tensor([3.0, 0.0])
+    torch.testing.assert_close(optimizer.state[w]["ema"], expected)
+    load_weight_ema(optimizer)
+    torch.testing.assert_close(w.detach(), expected)
+    with pytest.raises(InputError):
+        TrainConfig(encoder_ema=1.0)
+
+
+def test_a_run_interrupted_inside_stage_one_resumes_to_the_same_encoder(splits, tmp_path):
+    """Batches are drawn per (stage, step) and the weight average is saved with the optimizer, so
+    resuming in the middle of stage 1 ends on the same encoder as the uninterrupted run."""
+    train_set, _ = splits
+    config = TrainConfig(seed=4, **{**SHORT, "encoder_steps": 30, "expert_steps": 2, "gate_steps": 2},
+                         checkpoint_every=10)
+    full = train(train_set, config, MODEL, progress=False)
+    state = tmp_path / "state.safetensors"
+    original = _Resume.save
+
+    def interrupt(self, stage, step, optimizer=None):
+        original(self, stage, step, optimizer)
+        if stage == 0 and step == 20:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Resume, "save", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train(train_set, config, MODEL, progress=False, state_path=state)
+    resumed = train(train_set, config, MODEL, progress=False, state_path=state)
+    assert len(resumed.history["encoder"]) == 10
+    for a, b in zip(full.model.encoder.parameters(), resumed.model.encoder.parameters()):
+        torch.testing.assert_close(a, b)
 
 
 def test_encoder_from_skips_stage_one(splits):

@@ -4,7 +4,8 @@ GS-MoE (order from the paper; step counts and learning rate scaled to the built-
 
 1. **Task encoder** (UR-DMU) on raw snippet features with UR-DMU's loss
    (:func:`~moe_zoo.vad.losses.urdmu_loss`), batches of ``b`` normal + ``b`` abnormal videos each
-   resampled to ``n_segments`` segments.
+   resampled to ``n_segments`` segments; the stage ends on an EMA of its weights
+   (:func:`update_weight_ema`, ``encoder_ema``; ours).
 2. **Class experts** on the frozen task-aware features. Expert ``e`` sees only videos of class
    ``e`` (target 1) and normal videos (target 0): ``L_e = BCE(topk(s^e), y) + w_tgs L_tgs(s^e)``,
    the TGS term on its class's videos. The Gaussians are fitted to the *task encoder's coarse
@@ -26,6 +27,8 @@ with the cross-attention fusion branch, ``GSMoEConfig.gate_fusion``), ``gsmoe-fr
 (``gate_uniform_kl = 0``), ``gsmoe-no-tgs`` (``w_tgs = 0``),
 ``single`` (one class-agnostic expert trained on every anomaly, no gate), ``urdmu`` (stage 1
 only, the coarse score) and ``mil`` (Sultani et al.'s ranking loss on the raw features).
+Every batch is drawn from a generator seeded by ``(seed, stage, step)``, so a resumed run repeats
+the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -74,11 +77,13 @@ class TrainConfig(Config):
     seed: int = 0
     n_segments: int = 16          # UR-DMU: 200 (our clips have 16 snippets)
     batch_size: int = 16          # videos per half-batch (UR-DMU: 64 normal + 64 abnormal)
-    encoder_steps: int = 500      # UR-DMU: 3000 iterations
+    encoder_steps: int = 1000     # UR-DMU: 3000 iterations
     expert_steps: int = 400
     gate_steps: int = 300
     mil_steps: int = 1200
-    lr: float = 1e-3              # UR-DMU: 1e-4 (Adam); larger for the short schedule
+    lr: float = 1e-3              # the MIL baseline (Adam)
+    encoder_lr: float = 3e-4      # stage 1 (UR-DMU: 1e-4 for 3000 iterations); 1e-3 failed on 2 of 10 seeds
+    encoder_ema: float = 0.99     # stage 1 keeps an EMA of the encoder weights and ends on it (0: off; ours)
     head_lr: float = 2e-4         # experts and gate (stages 2-3)
     weight_decay: float = 5e-5
     feature_dropout: float = 0.2  # dropout on the frozen task-aware features in stages 2-3
@@ -92,6 +97,8 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise InputError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not 0.0 <= self.encoder_ema < 1.0:
+            raise InputError(f"encoder_ema must be in [0, 1), got {self.encoder_ema}")
 
 
 @dataclass
@@ -116,14 +123,20 @@ class _Batches:
         self.abnormal = torch.nonzero(self.labels == 1).flatten()
         if len(self.normal) == 0 or len(self.abnormal) == 0:
             raise InputError("training needs both normal and anomalous videos")
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.generator = torch.Generator()
 
-    def indices(self, half: int) -> Tensor:
+    def indices(self, half: int, stage: int, step: int) -> Tensor:
+        """Videos of batch ``step`` of ``stage``, from a generator seeded by ``(seed, stage, step)``:
+        a run resumed at ``step`` draws exactly the batches the uninterrupted run draws."""
+        seed = np.random.SeedSequence([self.seed, stage, step]).generate_state(1)[0]
+        self.generator.manual_seed(int(seed))
         pick = lambda pool: pool[torch.randint(len(pool), (half,), generator=self.generator)]  # noqa: E731
         return torch.cat([pick(self.normal), pick(self.abnormal)])
 
     def features(self, index: Tensor, source: Tensor | None = None) -> Tensor:
-        """``[B, S, D]``; with crops, one random crop per video (UR-DMU trains on every crop)."""
+        """``[B, S, D]`` of the batch :meth:`indices` drew; with crops, one random crop per video
+        (UR-DMU trains on every crop)."""
         x = (self.x if source is None else source)[index]
         if x.dim() == 4:
             crop = torch.randint(x.shape[2], (len(index),), generator=self.generator)
@@ -138,7 +151,7 @@ def _optimizer(params, config: TrainConfig, lr: float | None = None) -> torch.op
 
 def _loop(name: str, steps: int, step_fn: Callable[[int], Tensor], optimizer: torch.optim.Optimizer,
           history: dict, progress: bool, start: int = 0, on_checkpoint: Callable[[int], None] | None = None,
-          every: int = 0) -> None:
+          every: int = 0, ema: float = 0.0) -> None:
     losses = history.setdefault(name, [])
     bar = tqdm(range(start, steps), desc=name, disable=not progress, leave=False)
     for step in bar:
@@ -146,11 +159,38 @@ def _loop(name: str, steps: int, step_fn: Callable[[int], Tensor], optimizer: to
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema:
+            update_weight_ema(optimizer, ema, step)
         losses.append(loss.item())
         if step % 20 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if on_checkpoint is not None and every and (step + 1) % every == 0 and step + 1 < steps:
             on_checkpoint(step + 1)
+
+
+@torch.no_grad()
+def update_weight_ema(optimizer: torch.optim.Optimizer, decay: float, step: int) -> None:
+    """After optimizer step ``step`` (0-based): ``w_ema <- b w_ema + (1 - b) w`` with the warm-up
+    ``b = min(decay, (1 + step) / (10 + step))``, so short runs are not dominated by the initial
+    weights. The average lives in the optimizer state (``state[p]["ema"]``), so it is saved and
+    resumed with it."""
+    beta = min(decay, (1 + step) / (10 + step))
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state[p]
+            if "ema" in state:
+                state["ema"].lerp_(p, 1 - beta)
+            else:
+                state["ema"] = p.detach().clone()
+
+
+@torch.no_grad()
+def load_weight_ema(optimizer: torch.optim.Optimizer) -> None:
+    """Copy the averaged weights of :func:`update_weight_ema` into the parameters."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if "ema" in optimizer.state[p]:
+                p.copy_(optimizer.state[p]["ema"])
 
 
 @torch.no_grad()
@@ -259,14 +299,17 @@ class _Resume:
 
 
 def _stage(resume: _Resume, index: int, name: str, steps: int, step_fn, optimizer, history, progress,
-           config: TrainConfig) -> None:
+           config: TrainConfig, ema: float = 0.0) -> None:
+    """Run one stage (resuming it where it was interrupted); with ``ema`` it ends on the weights' EMA."""
     start = resume.start(index)
     if start is None:
         return
     if start and resume.path is not None:  # restore the optimizer moments of an interrupted stage
         load_training_state(resume.path, resume.model, optimizer, restore_rng=True)
     _loop(name, steps, step_fn, optimizer, history, progress, start,
-          on_checkpoint=lambda s: resume.save(index, s, optimizer), every=config.checkpoint_every)
+          on_checkpoint=lambda s: resume.save(index, s, optimizer), every=config.checkpoint_every, ema=ema)
+    if ema:
+        load_weight_ema(optimizer)
     resume.save(index + 1, 0)
 
 
@@ -275,8 +318,8 @@ def _train_mil(model: MILRanking, batches: _Batches, config: TrainConfig, device
     optimizer = _optimizer(model.parameters(), config)
     model.train()
 
-    def step(_: int) -> Tensor:
-        index = batches.indices(config.batch_size)
+    def step(step: int) -> Tensor:
+        index = batches.indices(config.batch_size, 0, step)
         return mil_ranking_loss(model(batches.features(index).to(device)), batches.labels[index].to(device))
 
     _stage(resume, 0, "mil", config.mil_steps, step, optimizer, history, progress, config)
@@ -292,14 +335,15 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
     seed_everything(config.seed)
     encoder = model.encoder
     encoder.train()
-    enc_opt = _optimizer(encoder.parameters(), config)
+    enc_opt = _optimizer(encoder.parameters(), config, config.encoder_lr)
 
-    def encoder_step(_: int) -> Tensor:
-        index = batches.indices(config.batch_size)
+    def encoder_step(step: int) -> Tensor:
+        index = batches.indices(config.batch_size, 0, step)
         out = encoder.forward_train(batches.features(index).to(device))
         return urdmu_loss(out, batches.labels[index].to(device), divisor=divisor)["total"]
 
-    _stage(resume, 0, "encoder", config.encoder_steps, encoder_step, enc_opt, history, progress, config)
+    _stage(resume, 0, "encoder", config.encoder_steps, encoder_step, enc_opt, history, progress, config,
+           ema=config.encoder_ema)
     encoder.eval().requires_grad_(False)
     if config.variant == "urdmu":
         return
@@ -311,8 +355,8 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
     exp_opt = _optimizer(experts.parameters(), config, config.head_lr)
     drop = nn.Dropout(config.feature_dropout)
 
-    def expert_step(_: int) -> Tensor:
-        index = batches.indices(config.batch_size)
+    def expert_step(step: int) -> Tensor:
+        index = batches.indices(config.batch_size, 1, step)
         scores = experts(drop(batches.features(index, task).to(device)))          # [B, E, T]
         labels = batches.labels[index].to(device)
         members = labels[:, None] if model.config.single_expert else batches.members[index].to(device)  # [B, E]
@@ -334,8 +378,8 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
     gate.train()
     gate_opt = _optimizer(gate.parameters(), config, config.head_lr)
 
-    def gate_step(_: int) -> Tensor:
-        index = batches.indices(config.batch_size)
+    def gate_step(step: int) -> Tensor:
+        index = batches.indices(config.batch_size, 2, step)
         features = drop(batches.features(index, task).to(device))
         with torch.no_grad():
             expert_scores = experts(features)
