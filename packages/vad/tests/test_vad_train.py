@@ -63,6 +63,22 @@ def test_learns_a_known_signal_well_above_chance(splits, variant):
     assert result.history and all(np.isfinite(v).all() for v in result.history.values())
 
 
+def _interrupt_and_resume(train_set, config, state, at: tuple[int, int]):
+    """Train with ``state_path``, stop right after the state of ``(stage, step)`` is saved, resume."""
+    original = _Resume.save
+
+    def interrupt(self, stage, step, optimizer=None):
+        original(self, stage, step, optimizer)
+        if (stage, step) == at:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Resume, "save", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train(train_set, config, MODEL, progress=False, state_path=state)
+    return train(train_set, config, MODEL, progress=False, state_path=state)
+
+
 def test_checkpoint_round_trip_and_resume(splits, tmp_path):
     train_set, _ = splits
     config = TrainConfig(seed=1, **{**SHORT, "encoder_steps": 30, "expert_steps": 20, "gate_steps": 10},
@@ -74,19 +90,7 @@ def test_checkpoint_round_trip_and_resume(splits, tmp_path):
                                rtol=1e-5, atol=1e-6)
     assert loaded.config == full.model.config
     # a run interrupted right after stage 1 was saved resumes at stage 2 and finishes
-    state = tmp_path / "state.safetensors"
-    original = _Resume.save
-
-    def interrupt(self, stage, step, optimizer=None):
-        original(self, stage, step, optimizer)
-        if stage == 1 and step == 0:
-            raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_Resume, "save", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train(train_set, config, MODEL, progress=False, state_path=state)
-    resumed = train(train_set, config, MODEL, progress=False, state_path=state)
+    resumed = _interrupt_and_resume(train_set, config, tmp_path / "state.safetensors", at=(1, 0))
     assert "encoder" not in resumed.history and "experts" in resumed.history and "gate" in resumed.history
 
 
@@ -113,19 +117,7 @@ def test_a_run_interrupted_inside_stage_one_resumes_to_the_same_encoder(splits, 
     config = TrainConfig(seed=4, **{**SHORT, "encoder_steps": 30, "expert_steps": 2, "gate_steps": 2},
                          checkpoint_every=10)
     full = train(train_set, config, MODEL, progress=False)
-    state = tmp_path / "state.safetensors"
-    original = _Resume.save
-
-    def interrupt(self, stage, step, optimizer=None):
-        original(self, stage, step, optimizer)
-        if stage == 0 and step == 20:
-            raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_Resume, "save", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train(train_set, config, MODEL, progress=False, state_path=state)
-    resumed = train(train_set, config, MODEL, progress=False, state_path=state)
+    resumed = _interrupt_and_resume(train_set, config, tmp_path / "state.safetensors", at=(0, 20))
     assert len(resumed.history["encoder"]) == 10
     for a, b in zip(full.model.encoder.parameters(), resumed.model.encoder.parameters()):
         torch.testing.assert_close(a, b)
