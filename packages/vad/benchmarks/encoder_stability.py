@@ -13,12 +13,9 @@ import numpy as np
 import torch
 
 from moe_zoo.core.reporting import format_mean_std
-from moe_zoo.vad.builtin import BuiltinConfig, load_builtin
-from moe_zoo.vad.evaluate import frame_scores
-from moe_zoo.vad.metrics import frame_metrics
+from moe_zoo.vad.builtin import SECOND_SPLIT, BuiltinConfig, load_builtin
+from moe_zoo.vad.evaluate import evaluate
 from moe_zoo.vad.train import TrainConfig, train
-
-SECOND_SPLIT = BuiltinConfig(train_frames=(235, 795), test_frames=(0, 235))
 
 
 def main() -> None:
@@ -38,7 +35,7 @@ def main() -> None:
         config = TrainConfig(variant="urdmu", seed=seed, encoder_lr=args.lr, encoder_steps=args.steps,
                              encoder_ema=args.encoder_ema)
         model = train(train_set, config, progress=False).model
-        aucs.append(frame_metrics(frame_scores(model, test, variant="urdmu", device="cpu"), test.videos)["auc"])
+        aucs.append(evaluate(model, test, variant="urdmu", device="cpu")["auc"])
         print(f"seed {seed}: task encoder frame ROC-AUC {aucs[-1]:.4f}", flush=True)
     print(f"lr {args.lr:g}, {args.steps} steps, encoder_ema {args.encoder_ema:g}: {format_mean_std(aucs, 4)}, "
           f"min {min(aucs):.4f}, {int((np.array(aucs) < 0.8).sum())} / {len(aucs)} seeds below 0.8")

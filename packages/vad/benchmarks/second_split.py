@@ -15,12 +15,10 @@ import numpy as np
 import torch
 
 from moe_zoo.core.reporting import format_mean_std
-from moe_zoo.vad.builtin import BuiltinConfig, load_builtin
-from moe_zoo.vad.evaluate import frame_scores
-from moe_zoo.vad.metrics import frame_metrics
+from moe_zoo.vad.builtin import SECOND_SPLIT, BuiltinConfig, load_builtin
+from moe_zoo.vad.evaluate import evaluate
 from moe_zoo.vad.train import TrainConfig, train
 
-SPLIT = BuiltinConfig(train_frames=(235, 795), test_frames=(0, 235))
 METHODS = {"GS-MoE": ("gsmoe", "gsmoe"), "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
            "MIL ranking (Sultani et al.)": ("mil", "mil")}
 
@@ -34,7 +32,7 @@ def main() -> None:
     parser.add_argument("--default-split", action="store_true", help="the default split instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    split = BuiltinConfig() if args.default_split else SPLIT
+    split = BuiltinConfig() if args.default_split else SECOND_SPLIT
     train_set, test = load_builtin("train", split), load_builtin("test", split, progress=False)
     auc: dict[str, list[float]] = {label: [] for label in METHODS}
     for seed in args.seeds:
@@ -42,8 +40,7 @@ def main() -> None:
                              encoder_steps=args.encoder_steps)
         models = {v: train(train_set, config.replace(variant=v), progress=False).model for v in ("gsmoe", "mil")}
         for label, (variant, scored) in METHODS.items():
-            auc[label].append(frame_metrics(frame_scores(models[variant], test, variant=scored, device="cpu"),
-                                            test.videos)["auc"])
+            auc[label].append(evaluate(models[variant], test, variant=scored, device="cpu")["auc"])
         print(f"seed {seed}: " + ", ".join(f"{label} {values[-1]:.4f}" for label, values in auc.items()), flush=True)
     for label, values in auc.items():
         print(f"{label}: frame ROC-AUC {format_mean_std(values, 4)}")

@@ -65,6 +65,10 @@ class BuiltinConfig(Config):
         return hashlib.sha256(self.to_json(None).encode()).hexdigest()[:10]
 
 
+SECOND_SPLIT = BuiltinConfig(train_frames=(235, 795), test_frames=(0, 235))
+"""The footage cut the other way round (test clips from its first 23.5 s): a check on other footage."""
+
+
 @dataclass(frozen=True)
 class ClipSpec:
     """One clip: footage frames ``[start, start + clip_len)``, mirrored or not, with or without an event."""

@@ -318,11 +318,11 @@ def _train_mil(model: MILRanking, batches: _Batches, config: TrainConfig, device
     optimizer = _optimizer(model.parameters(), config)
     model.train()
 
-    def step(step: int) -> Tensor:
+    def mil_step(step: int) -> Tensor:
         index = batches.indices(config.batch_size, 0, step)
         return mil_ranking_loss(model(batches.features(index).to(device)), batches.labels[index].to(device))
 
-    _stage(resume, 0, "mil", config.mil_steps, step, optimizer, history, progress, config)
+    _stage(resume, 0, "mil", config.mil_steps, mil_step, optimizer, history, progress, config)
 
 
 def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, history, progress,
