@@ -16,17 +16,13 @@ import argparse
 import torch
 from torch import nn
 
-from moe_zoo.core.benchmark import SHAPES, _ours, _quartiles, _time
+from moe_zoo.core.benchmark import SHAPES, Implementation, _ours, _percent, time_against_dense
 from moe_zoo.core.experts import FeedForward
 
 
 def transposed_storage(weight: nn.Parameter) -> nn.Parameter:
     """The same values and logical shape ``[E, a, b]``, stored in memory as ``[E, b, a]``."""
     return nn.Parameter(weight.detach().transpose(1, 2).contiguous().transpose(1, 2))
-
-
-def run(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    return module(inputs) if isinstance(module, FeedForward) else module(inputs).output
 
 
 def main() -> None:
@@ -36,37 +32,24 @@ def main() -> None:
     torch.set_num_threads(2)
     for shape in SHAPES[:3]:
         torch.manual_seed(1)
-        impls = {"dense": FeedForward(shape.d_model, shape.d_hidden * shape.top_k)}
+        dense = FeedForward(shape.d_model, shape.d_hidden * shape.top_k)
+        impls = [Implementation("dense", dense, dense)]
         for backend in ("grouped", "segmented"):
-            impls[f"{backend} [E, d, 2f]"] = _ours(shape, backend, 0)
-            layer = _ours(shape, backend, 0)
-            layer.experts.w_in = transposed_storage(layer.experts.w_in)
-            layer.experts.w_out = transposed_storage(layer.experts.w_out)
-            impls[f"{backend} [E, 2f, d]"] = layer
+            layers = {"[E, d, 2f]": _ours(shape, backend, 0), "[E, 2f, d]": _ours(shape, backend, 0)}
+            transposed = layers["[E, 2f, d]"].experts
+            transposed.w_in, transposed.w_out = transposed_storage(transposed.w_in), transposed_storage(transposed.w_out)
+            impls += [Implementation(f"{backend} {layout}", layer, lambda v, m=layer: m(v).output)
+                      for layout, layer in layers.items()]
         x = torch.randn(shape.tokens, shape.d_model)
         grad = torch.randn_like(x)
-
         with torch.no_grad():
-            reference = run(impls["grouped [E, d, 2f]"], x)
-            assert all((run(m, x) - reference).abs().max() < 1e-4 for n, m in impls.items() if n != "dense")
-        times = {name: {"fwd": [], "fwd+bwd": []} for name in impls}
-        for rep in range(args.repeats + 1):
-            for name, module in impls.items():
-                with torch.no_grad():
-                    fwd = _time(lambda m=module, v=x: run(m, v))
-                x_req = x.clone().requires_grad_()
-                both = _time(lambda m=module, v=x_req, g=grad: run(m, v).backward(g))
-                module.zero_grad(set_to_none=True)
-                if rep:  # the first round is the warm-up
-                    times[name]["fwd"].append(fwd)
-                    times[name]["fwd+bwd"].append(both)
-        print(f"\n{shape.label}  (% of dense speed: median [IQR] over {args.repeats} repeats)")
-        for name, t in list(times.items())[1:]:
-            cells = []
-            for phase in ("fwd", "fwd+bwd"):
-                q1, mid, q3 = _quartiles([100 * d / s for d, s in zip(times["dense"][phase], t[phase])])
-                cells.append(f"{phase} {mid:4.0f}% [{q1:.0f}-{q3:.0f}]")
-            print(f"  {name:22s} " + "   ".join(cells), flush=True)
+            reference = impls[1].run(x)
+            assert all((impl.run(x) - reference).abs().max() < 1e-4 for impl in impls[1:])
+        result = time_against_dense(impls, x, grad, args.repeats)
+        print(f"\n{shape.label}  (% of dense speed: median (IQR) over {args.repeats} repeats)")
+        for impl in impls[1:]:
+            cells = "   ".join(f"{phase} {_percent(result[impl.name], phase)}" for phase in ("fwd", "fwd+bwd"))
+            print(f"  {impl.name:22s} {cells}", flush=True)
 
 
 if __name__ == "__main__":

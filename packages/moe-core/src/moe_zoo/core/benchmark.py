@@ -169,6 +169,17 @@ def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: b
     with torch.no_grad():
         reference = impls[1].run(x)
         max_diff = {i.name: float((i.run(x) - reference).abs().max()) for i in impls[1:]}
+    result = time_against_dense(impls, x, grad, repeats, warmup)
+    for name, diff in max_diff.items():
+        result[name]["max_abs_diff"] = diff
+    return result
+
+
+def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, repeats: int,
+                       warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Interleaved forward (``no_grad``) and forward+backward timings of ``impls``, the first being
+    the dense reference: per implementation and phase, the median seconds and the median and
+    quartiles of the per-repeat ``%`` of the dense run timed in the same round."""
     times: dict[str, dict[str, list[float]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
 
     def forward(impl: Implementation) -> None:
@@ -195,8 +206,6 @@ def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: b
         for phase, v in t.items():  # per-repeat ratio to the dense run timed next to it
             low, mid, high = _quartiles([100 * d / s for d, s in zip(dense_times[phase], v)])
             result[name] |= {f"{phase} %": mid, f"{phase} % q1": low, f"{phase} % q3": high}
-    for name, diff in max_diff.items():
-        result[name]["max_abs_diff"] = diff
     return result
 
 
