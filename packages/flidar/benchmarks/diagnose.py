@@ -248,8 +248,8 @@ def regimes(args: argparse.Namespace) -> None:
             for kind in args.kinds:
                 experts, critics = int(args.steps * 0.5), int(args.steps * 0.16)
                 train_config = TrainConfig(kind=kind, simulation=config, n_train=args.n_train, n_val=512, seed=seed,
-                                                   expert_steps=experts, critic_steps=critics,
-                                                   joint_steps=args.steps - experts - critics)
+                                           expert_steps=experts, critic_steps=critics,
+                                           joint_steps=args.steps - experts - critics)
                 result = train(train_config, progress=False,
                                simulator=lambda n, _config, seed, _name=name: simulate_regime(n, _name, seed))
                 prediction, _ = _normalised_prediction(result.model.eval(), test.histograms)
