@@ -5,12 +5,19 @@ distinct experts (32 MB of weights, more than the cache holds, as in the layer) 
 weights repeated 8 times (4 MB, cache-resident, the same FLOPs), each with the weights stored
 ``[E, d, 2f]`` (moe-core's ExpertBank) and as a transposed view of ``[E, 2f, d]`` (HF's layout).
 
+Then whether a padded ``torch.bmm`` would pay: ``bmm`` over ``[E, C, d]`` rows (one GEMM call that
+the threads split by expert) at C = 16 (every expert with the mean count, the ideal) and at C = the
+largest per-expert count of the benchmark's own routing (rows padded with zeros up to it), against
+``torch._grouped_mm`` on the same 8 distinct experts.
+
 ``uv run --locked --no-sync python packages/moe-core/benchmarks/small_batch_memory.py``
 """
 
 import time
 
 import torch
+
+from moe_zoo.core.benchmark import SHAPES, _ours
 
 E, D, F2, ROWS = 8, 512, 2048, 16
 
@@ -40,6 +47,20 @@ def main() -> None:
         plain = median_us(lambda w=w: torch._grouped_mm(x, w, offs=offsets))
         transposed = median_us(lambda w_t=w_t: torch._grouped_mm(x, w_t.transpose(1, 2), offs=offsets))
         print(f"{label}: [E, d, 2f] {plain:.0f} us, [E, 2f, d] transposed {transposed:.0f} us")
+    largest = benchmark_max_count()
+    for rows_per_expert in (ROWS, largest):
+        padded = torch.randn(E, rows_per_expert, D)
+        bmm = median_us(lambda padded=padded: torch.bmm(padded, distinct))
+        print(f"bmm over [E, {rows_per_expert}, d] rows, 8 distinct experts: {bmm:.0f} us")
+
+
+def benchmark_max_count() -> int:
+    """Largest per-expert count of the routing the 64-token benchmark times (same seeds as measure())."""
+    shape = SHAPES[2]
+    layer = _ours(shape, "grouped", 0)
+    x = torch.randn(shape.tokens, shape.d_model, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return int(layer.router(x).expert_counts.max())
 
 
 if __name__ == "__main__":

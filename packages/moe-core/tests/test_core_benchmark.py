@@ -15,7 +15,8 @@ def test_measure_reports_each_backend_against_dense_with_its_spread():
     result = measure(shape, repeats=3, warmup=0, peers=False)
     dense, *ours = result.values()
     assert dense["fwd %"] == dense["fwd+bwd % q3"] == 100.0
-    assert [name for name in result][1:] == ["moe-core eager", "moe-core grouped", "moe-core segmented"]
+    assert [name for name in result][1:] == ["moe-core eager", "moe-core grouped", "moe-core segmented",
+                                           "moe-core padded"]
     for t in ours:
         assert t["max_abs_diff"] == pytest.approx(0.0, abs=1e-5)
         for phase in ("fwd", "fwd+bwd"):

@@ -33,7 +33,7 @@ from moe_zoo.core.reporting import markdown_table, save_figure, write_benchmarks
 from moe_zoo.core.runtime import get_logger
 
 _log = get_logger(__name__)
-BACKENDS = ("eager", "grouped", "segmented")
+BACKENDS = ("eager", "grouped", "segmented", "padded")
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small shapes, few repeats (smoke test)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md path (default: the package's)")
+    parser.add_argument("--shape", type=int, choices=range(len(SHAPES)), default=None,
+                        help="measure only SHAPES[i] and print its table, writing nothing (repeat runs)")
     args = parser.parse_args(argv)
+    if args.shape is not None:
+        shape = SHAPES[args.shape]
+        print(f"{shape.label}\n{_table(shape, measure(shape, args.repeats or 9))}")
+        return 0
     shapes = QUICK_SHAPES if args.quick else SHAPES
     repeats = args.repeats or (3 if args.quick else 9)
     package_dir = Path(__file__).resolve().parents[3]
