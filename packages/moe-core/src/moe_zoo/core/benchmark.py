@@ -27,13 +27,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from moe_zoo.core.dispatch import BACKENDS as DISPATCH_BACKENDS
 from moe_zoo.core.experts import FeedForward
 from moe_zoo.core.layer import MoEConfig, MoELayer
 from moe_zoo.core.reporting import markdown_table, save_figure, write_benchmarks_md
 from moe_zoo.core.runtime import get_logger
 
 _log = get_logger(__name__)
-BACKENDS = ("eager", "grouped", "segmented", "padded")
+BACKENDS = tuple(b for b in DISPATCH_BACKENDS if b != "triton")  # every CPU backend (Triton needs a GPU)
 
 
 @dataclass(frozen=True)
@@ -160,12 +161,17 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def benchmark_inputs(shape: Shape, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """The input ``x`` and output gradient that ``measure(shape, seed=seed)`` times."""
+    generator = torch.Generator().manual_seed(seed + 2)
+    x = torch.randn(shape.tokens, shape.d_model, generator=generator)
+    return x, torch.randn(shape.tokens, shape.d_model, generator=generator)
+
+
 def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: bool = True) -> dict[str, dict[str, float]]:
     """Median forward and forward+backward seconds per implementation (interleaved repeats)."""
     impls = build_implementations(shape, seed, peers)
-    generator = torch.Generator().manual_seed(seed + 2)
-    x = torch.randn(shape.tokens, shape.d_model, generator=generator)
-    grad = torch.randn(shape.tokens, shape.d_model, generator=generator)
+    x, grad = benchmark_inputs(shape, seed)
     with torch.no_grad():
         reference = impls[1].run(x)
         max_diff = {i.name: float((i.run(x) - reference).abs().max()) for i in impls[1:]}
@@ -273,12 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", type=int, choices=range(len(SHAPES)), default=None,
                         help="measure only SHAPES[i] and print its table, writing nothing (repeat runs)")
     args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 9)
     if args.shape is not None:
         shape = SHAPES[args.shape]
-        print(f"{shape.label}\n{_table(shape, measure(shape, args.repeats or 9))}")
+        print(f"{shape.label}\n{_table(shape, measure(shape, repeats))}")
         return 0
     shapes = QUICK_SHAPES if args.quick else SHAPES
-    repeats = args.repeats or (3 if args.quick else 9)
     package_dir = Path(__file__).resolve().parents[3]
     out = args.out or (package_dir / ("BENCHMARKS.quick.md" if args.quick else "BENCHMARKS.md"))
     results = []
