@@ -3,9 +3,10 @@
 MIL baseline on the same seeds. Prints per-seed frame ROC-AUC and the paired difference.
 
 ``uv run --locked --no-sync python packages/vad/benchmarks/second_split.py [--seeds 0 1 2 3 4]
-[--encoder-ema 0.99] [--encoder-lr 3e-4] [--encoder-steps 1000] [--default-split]`` (about 1.5
+[--encoder-ema 0.99] [--encoder-lr 3e-4] [--encoder-steps 1000] [--encoder-layers 0] [--default-split]`` (about 1.5
 minutes per seed on 2 free cores; the features of this split are cached like the default's). The
-encoder options change stage 1 (``--encoder-ema 0``: no weight average); ``--default-split`` runs
+encoder options change stage 1 (``--encoder-ema 0``: no weight average; ``--encoder-layers 2``:
+UR-DMU's self-attention layers in the task encoder); ``--default-split`` runs
 the same comparison on the default split.
 """
 
@@ -17,7 +18,8 @@ import torch
 from moe_zoo.core.reporting import format_mean_std
 from moe_zoo.vad.builtin import SECOND_SPLIT, BuiltinConfig, load_builtin
 from moe_zoo.vad.evaluate import evaluate
-from moe_zoo.vad.train import TrainConfig, train
+from moe_zoo.vad.model import GSMoEConfig
+from moe_zoo.vad.train import TrainConfig, model_config_for, train
 
 METHODS = {"GS-MoE": ("gsmoe", "gsmoe"), "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
            "MIL ranking (Sultani et al.)": ("mil", "mil")}
@@ -29,6 +31,7 @@ def main() -> None:
     parser.add_argument("--encoder-ema", type=float, default=TrainConfig().encoder_ema)
     parser.add_argument("--encoder-lr", type=float, default=TrainConfig().encoder_lr)
     parser.add_argument("--encoder-steps", type=int, default=TrainConfig().encoder_steps)
+    parser.add_argument("--encoder-layers", type=int, default=GSMoEConfig().encoder_layers)
     parser.add_argument("--default-split", action="store_true", help="the default split instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -38,7 +41,9 @@ def main() -> None:
     for seed in args.seeds:
         config = TrainConfig(seed=seed, encoder_ema=args.encoder_ema, encoder_lr=args.encoder_lr,
                              encoder_steps=args.encoder_steps)
-        models = {v: train(train_set, config.replace(variant=v), progress=False).model for v in ("gsmoe", "mil")}
+        architecture = model_config_for(train_set, encoder_layers=args.encoder_layers)
+        models = {"gsmoe": train(train_set, config, architecture, progress=False).model,
+                  "mil": train(train_set, config.replace(variant="mil"), progress=False).model}
         for label, (variant, scored) in METHODS.items():
             auc[label].append(evaluate(models[variant], test, variant=scored, device="cpu")["auc"])
         print(f"seed {seed}: " + ", ".join(f"{label} {values[-1]:.4f}" for label, values in auc.items()), flush=True)

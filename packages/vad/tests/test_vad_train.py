@@ -12,6 +12,7 @@ from moe_zoo.vad.evaluate import evaluate
 from moe_zoo.vad.features import FeatureConfig
 from moe_zoo.vad.model import GSMoEConfig
 from moe_zoo.vad.train import (
+    URDMU_ATTENTION_LAYERS,
     TrainConfig,
     _Resume,
     load_weight_ema,
@@ -53,13 +54,15 @@ def splits():
     return _videos(16, 32, seed=0), _videos(4, 8, seed=1)
 
 
-@pytest.mark.parametrize("variant", ["gsmoe", "mil"])
+@pytest.mark.parametrize("variant", ["gsmoe", "gsmoe-attn", "mil"])
 def test_learns_a_known_signal_well_above_chance(splits, variant):
     train_set, test_set = splits
     result = train(train_set, TrainConfig(variant=variant, seed=0, **SHORT),
                    None if variant == "mil" else MODEL, progress=False)
-    metrics = evaluate(result.model, test_set, variant=variant, device="cpu")
+    metrics = evaluate(result.model, test_set, variant="mil" if variant == "mil" else "gsmoe", device="cpu")
     assert metrics["auc"] > 0.75, metrics          # chance is 0.5
+    if variant != "mil":  # the default encoder has no self-attention; gsmoe-attn has UR-DMU's two layers
+        assert len(result.model.encoder.blocks) == (URDMU_ATTENTION_LAYERS if variant == "gsmoe-attn" else 0)
     assert result.history and all(np.isfinite(v).all() for v in result.history.values())
 
 

@@ -38,6 +38,7 @@ FIGURES = PACKAGE / "benchmarks" / "figures"
 # row label -> (trained variant, scored variant); "urdmu" reads the task encoder of the GS-MoE run
 METHODS = {
     "GS-MoE": ("gsmoe", "gsmoe"),
+    "GS-MoE with UR-DMU's self-attention in the task encoder": ("gsmoe-attn", "gsmoe"),
     "GS-MoE with the paper's fusion gate": ("gsmoe-fusion", "gsmoe"),
     "GS-MoE, gate without the KL-to-uniform term": ("gsmoe-free-gate", "gsmoe"),
     "GS-MoE, class experts averaged (no gate)": ("gsmoe", "expert-mean"),

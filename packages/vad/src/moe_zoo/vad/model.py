@@ -47,7 +47,7 @@ class GSMoEConfig(Config):
     feature_dim: int = FeatureConfig().dim
     class_names: tuple[str, ...] = ANOMALY_CLASSES  # one expert per class (paper: 13 on UCF-Crime)
     d_model: int = 64             # UR-DMU embedding 512
-    encoder_layers: int = 2       # UR-DMU: 2
+    encoder_layers: int = 0       # UR-DMU: 2 global self-attention layers (README: they smear short events)
     encoder_heads: int = 4        # UR-DMU: 4
     memory_slots: int = 32        # UR-DMU: 60 per memory
     dropout: float = 0.1          # UR-DMU: 0.5 in its Transformer

@@ -22,7 +22,9 @@ model that had learnt to flag whole anomalous videos chase its own noise peaks, 
 collapsed (frame AUC < 0.5 in our first runs); the coarse UR-DMU curve is what the paper's stage
 1 produces and it localises well.
 
-Variants (same data, seeds and schedule): ``gsmoe``, ``gsmoe-fusion`` (the paper's full gate
+Variants (same data, seeds and schedule): ``gsmoe``, ``gsmoe-attn`` (the task encoder with
+UR-DMU's two self-attention layers, ``GSMoEConfig.encoder_layers = 2``; the default has none,
+see the package README), ``gsmoe-fusion`` (the paper's full gate
 with the cross-attention fusion branch, ``GSMoEConfig.gate_fusion``), ``gsmoe-free-gate``
 (``gate_uniform_kl = 0``), ``gsmoe-no-tgs`` (``w_tgs = 0``),
 ``single`` (one class-agnostic expert trained on every anomaly, no gate), ``urdmu`` (stage 1
@@ -65,7 +67,8 @@ from moe_zoo.vad.losses import (
 from moe_zoo.vad.model import GSMoE, GSMoEConfig, MILConfig, MILRanking
 
 _log = get_logger(__name__)
-VARIANTS = ("gsmoe", "gsmoe-fusion", "gsmoe-free-gate", "gsmoe-no-tgs", "single", "urdmu", "mil")
+VARIANTS = ("gsmoe", "gsmoe-attn", "gsmoe-fusion", "gsmoe-free-gate", "gsmoe-no-tgs", "single", "urdmu", "mil")
+URDMU_ATTENTION_LAYERS = 2  # UR-DMU's self-attention layers over the clip, used by variant gsmoe-attn
 GATE_ONLY_VARIANTS = ("gsmoe-fusion", "gsmoe-free-gate")  # differ from gsmoe in stage 3 alone
 
 
@@ -210,6 +213,22 @@ def _encode_training_set(encoder, batches: _Batches, config: TrainConfig, device
     return task.cpu(), pseudo.cpu(), has_peak.cpu()
 
 
+def model_config_for(data: FeatureSet, variant: str = "gsmoe", base: GSMoEConfig | MILConfig | None = None,
+                     **overrides) -> GSMoEConfig | MILConfig:
+    """The architecture ``variant`` trains on ``data``: ``base`` (default: the defaults for the data's
+    feature size, snippet length and classes) with the switches the variant decides, then ``overrides``."""
+    feature_dim = data.videos[0].load().shape[-1]
+    snippet_config = FeatureConfig(snippet_len=data.snippet_len)
+    if variant == "mil":
+        return (base or MILConfig(feature_dim=feature_dim, features=snippet_config)).replace(**overrides)
+    config = base or GSMoEConfig(feature_dim=feature_dim, class_names=data.anomaly_classes, features=snippet_config)
+    if variant in ("single", "gsmoe-fusion"):  # the variant decides these two switches
+        config = config.replace(single_expert=variant == "single", gate_fusion=variant == "gsmoe-fusion")
+    if variant == "gsmoe-attn":
+        config = config.replace(encoder_layers=URDMU_ATTENTION_LAYERS)
+    return config.replace(**overrides)
+
+
 def train(data: FeatureSet | None = None, config: TrainConfig | None = None, model_config: GSMoEConfig | MILConfig | None = None,
           *, device: str | torch.device | None = None, checkpoint: str | Path | None = None,
           state_path: str | Path | None = None, progress: bool = True, metadata: dict | None = None,
@@ -233,20 +252,8 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     seed_everything(config.seed)
     started = time.perf_counter()
     feature_dim = data.videos[0].load().shape[-1]
-    snippet_config = FeatureConfig(snippet_len=data.snippet_len)
-    if config.variant == "mil":
-        model_config = model_config or MILConfig(feature_dim=feature_dim, features=snippet_config)
-        model: nn.Module = MILRanking(model_config)
-    else:
-        classes = data.anomaly_classes
-        model_config = model_config or GSMoEConfig(feature_dim=feature_dim, class_names=classes,
-                                                   single_expert=config.variant == "single",
-                                                   gate_fusion=config.variant == "gsmoe-fusion",
-                                                   features=snippet_config)
-        if config.variant in ("single", "gsmoe-fusion"):  # the variant decides these two switches
-            model_config = model_config.replace(single_expert=config.variant == "single",
-                                                gate_fusion=config.variant == "gsmoe-fusion")
-        model = GSMoE(model_config)
+    model_config = model_config_for(data, config.variant, model_config)
+    model: nn.Module = MILRanking(model_config) if config.variant == "mil" else GSMoE(model_config)
     if model_config.feature_dim != feature_dim:
         raise InputError(f"model expects {model_config.feature_dim}-d features, the data has {feature_dim}")
     model.to(device)
