@@ -120,7 +120,10 @@ class EncoderTrainOutput:
 
 
 class TaskEncoder(nn.Module):
-    """UR-DMU: ``x = Attn(ReLU(Conv1d(F)))``; ``f = [x, mu(A(x)) + mu(N(x))]``; ``s = sigmoid(MLP(f))``.
+    """UR-DMU: ``x = Attn^L(ReLU(Conv1d(F)))``; ``f = [x, mu(A(x)) + mu(N(x))]``; ``s = sigmoid(MLP(f))``.
+
+    ``L = config.encoder_layers`` self-attention blocks over the clip (UR-DMU: 2; default 0, because
+    on short clips they spread an event's score over its neighbours: package README).
 
     Training (batch = ``b`` normal then ``b`` abnormal videos) follows UR-DMU: the normal read-out
     is sampled with the reparameterisation ``mu + eps * exp(logvar / 2)`` (KL to N(0, I)); a
