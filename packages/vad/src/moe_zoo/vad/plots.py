@@ -29,7 +29,7 @@ def plot_scores(path: str | Path, frame_scores: np.ndarray, fps: float, *, title
     import matplotlib.pyplot as plt
 
     rows = 2 if expert_scores is not None and len(class_names) > 1 else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.6 * rows + 0.4), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(rows, 1, figsize=(12 if curves else 9, 2.6 * rows + 0.4), sharex=True, squeeze=False)
     axes = axes[:, 0]
     t = np.arange(len(frame_scores)) / fps
     for ax in axes:
@@ -45,7 +45,10 @@ def plot_scores(path: str | Path, frame_scores: np.ndarray, fps: float, *, title
     if threshold is not None:
         axes[0].axhline(threshold, color="tab:gray", ls="--", lw=0.8, label=f"threshold {threshold:g}")
     axes[0].set_ylabel("anomaly score")
-    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    if curves:  # several methods: the legend goes beside the plot, not over the curves
+        axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    else:
+        axes[0].legend(loc="upper right", fontsize=7, ncol=3)
     if title:
         axes[0].set_title(title, fontsize=10)
     if rows == 2:
