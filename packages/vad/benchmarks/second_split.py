@@ -1,6 +1,7 @@
 """A check on other footage: the built-in data cut the other way round (train clips from frames
 235-795 of vtest.avi, test clips from frames 0-235, never seen in training), GS-MoE against the
-MIL baseline on the same seeds. Prints per-seed frame ROC-AUC and the paired difference.
+MIL baseline (and the single-expert ablation on GS-MoE's encoder) on the same seeds. Prints
+per-seed frame ROC-AUC and the paired difference.
 
 ``uv run --locked --no-sync python packages/vad/benchmarks/second_split.py [--seeds 0 1 2 3 4]
 [--encoder-ema 0.99] [--encoder-lr 3e-4] [--encoder-steps 1000] [--encoder-layers 0] [--default-split]`` (about 1.5
@@ -21,8 +22,8 @@ from moe_zoo.vad.evaluate import evaluate
 from moe_zoo.vad.model import GSMoEConfig
 from moe_zoo.vad.train import TrainConfig, model_config_for, train
 
-METHODS = {"GS-MoE": ("gsmoe", "gsmoe"), "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
-           "MIL ranking (Sultani et al.)": ("mil", "mil")}
+METHODS = {"GS-MoE": ("gsmoe", "gsmoe"), "single model, no class experts": ("single", "gsmoe"),
+           "task encoder only (UR-DMU)": ("gsmoe", "urdmu"), "MIL ranking (Sultani et al.)": ("mil", "mil")}
 
 
 def main() -> None:
@@ -44,6 +45,8 @@ def main() -> None:
         architecture = model_config_for(train_set, encoder_layers=args.encoder_layers)
         models = {"gsmoe": train(train_set, config, architecture, progress=False).model,
                   "mil": train(train_set, config.replace(variant="mil"), progress=False).model}
+        models["single"] = train(train_set, config.replace(variant="single"), architecture.replace(single_expert=True),
+                                 progress=False, encoder_from=models["gsmoe"]).model  # same stage-1 encoder
         for label, (variant, scored) in METHODS.items():
             auc[label].append(evaluate(models[variant], test, variant=scored, device="cpu")["auc"])
         print(f"seed {seed}: " + ", ".join(f"{label} {values[-1]:.4f}" for label, values in auc.items()), flush=True)
