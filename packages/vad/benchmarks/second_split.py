@@ -45,8 +45,8 @@ def main() -> None:
         architecture = model_config_for(train_set, encoder_layers=args.encoder_layers)
         models = {"gsmoe": train(train_set, config, architecture, progress=False).model,
                   "mil": train(train_set, config.replace(variant="mil"), progress=False).model}
-        models["single"] = train(train_set, config.replace(variant="single"), architecture.replace(single_expert=True),
-                                 progress=False, encoder_from=models["gsmoe"]).model  # same stage-1 encoder
+        models["single"] = train(train_set, config.replace(variant="single"), architecture, progress=False,
+                                 encoder_from=models["gsmoe"]).model  # same stage-1 encoder
         for label, (variant, scored) in METHODS.items():
             auc[label].append(evaluate(models[variant], test, variant=scored, device="cpu")["auc"])
         print(f"seed {seed}: " + ", ".join(f"{label} {values[-1]:.4f}" for label, values in auc.items()), flush=True)

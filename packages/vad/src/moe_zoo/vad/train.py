@@ -216,17 +216,23 @@ def _encode_training_set(encoder, batches: _Batches, config: TrainConfig, device
 def model_config_for(data: FeatureSet, variant: str = "gsmoe", base: GSMoEConfig | MILConfig | None = None,
                      **overrides) -> GSMoEConfig | MILConfig:
     """The architecture ``variant`` trains on ``data``: ``base`` (default: the defaults for the data's
-    feature size, snippet length and classes) with the switches the variant decides, then ``overrides``."""
+    feature size, snippet length and classes) with the switches the variant decides, then ``overrides``;
+    an error when its feature size is not the data's."""
     feature_dim = data.videos[0].load().shape[-1]
     snippet_config = FeatureConfig(snippet_len=data.snippet_len)
     if variant == "mil":
-        return (base or MILConfig(feature_dim=feature_dim, features=snippet_config)).replace(**overrides)
-    config = base or GSMoEConfig(feature_dim=feature_dim, class_names=data.anomaly_classes, features=snippet_config)
-    if variant in ("single", "gsmoe-fusion"):  # the variant decides these two switches
-        config = config.replace(single_expert=variant == "single", gate_fusion=variant == "gsmoe-fusion")
-    if variant == "gsmoe-attn":
-        config = config.replace(encoder_layers=URDMU_ATTENTION_LAYERS)
-    return config.replace(**overrides)
+        config = (base or MILConfig(feature_dim=feature_dim, features=snippet_config)).replace(**overrides)
+    else:
+        config = base or GSMoEConfig(feature_dim=feature_dim, class_names=data.anomaly_classes,
+                                     features=snippet_config)
+        if variant in ("single", "gsmoe-fusion"):  # the variant decides these two switches
+            config = config.replace(single_expert=variant == "single", gate_fusion=variant == "gsmoe-fusion")
+        if variant == "gsmoe-attn":
+            config = config.replace(encoder_layers=URDMU_ATTENTION_LAYERS)
+        config = config.replace(**overrides)
+    if config.feature_dim != feature_dim:
+        raise InputError(f"model expects {config.feature_dim}-d features, the data has {feature_dim}")
+    return config
 
 
 def train(data: FeatureSet | None = None, config: TrainConfig | None = None, model_config: GSMoEConfig | MILConfig | None = None,
@@ -251,11 +257,8 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     device = resolve_device(device)
     seed_everything(config.seed)
     started = time.perf_counter()
-    feature_dim = data.videos[0].load().shape[-1]
     model_config = model_config_for(data, config.variant, model_config)
     model: nn.Module = MILRanking(model_config) if config.variant == "mil" else GSMoE(model_config)
-    if model_config.feature_dim != feature_dim:
-        raise InputError(f"model expects {model_config.feature_dim}-d features, the data has {feature_dim}")
     model.to(device)
     model.registry_name = "mil-sultani" if config.variant == "mil" else "gsmoe-vad"
     class_names = getattr(model, "class_names", ())
