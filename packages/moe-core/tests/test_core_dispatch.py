@@ -80,3 +80,72 @@ def test_unknown_and_unavailable_backends_are_clear_errors(monkeypatch):
 def test_auto_backend_is_segmented_on_cpu():
     layer = MoELayer(MoEConfig(d_model=8, d_hidden=8, n_experts=2))
     assert layer.backend_for(torch.randn(2, 8)) == "segmented"
+
+
+def test_balanced_groups_split_rows_evenly_and_skip_empty_experts():
+    from moe_zoo.core.dispatch.expert_threads import balanced_groups
+
+    counts = [7, 0, 3, 5, 1, 0, 4]
+    groups = balanced_groups(counts, 2)
+    assert sorted(e for g in groups for e in g) == [0, 2, 3, 4, 6]
+    assert sorted(sum(counts[e] for e in g) for g in groups) == [10, 10]
+    assert balanced_groups([0, 2], 4) == [[1]]
+
+
+def test_segmented_backward_on_expert_threads_matches_the_single_loop(monkeypatch):
+    """Two single-threaded workers give the loop's gradients, and they really run the experts."""
+    from moe_zoo.core.dispatch import expert_threads, segmented
+
+    torch.manual_seed(0)
+    bank = ExpertBank(6, 16, 8, activation="swiglu", bias=True)
+    torch.nn.init.normal_(bank.b_in)
+    x = torch.randn(40, 16)
+    indices, weights = _routing(40, 2, 6, seed=2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert expert_threads.expert_threads(bank.w_in, bank.w_out, [1, 2, 0]) == 2
+        threads_seen = set()
+        original_map = segmented.map_expert_groups
+
+        def spy(task, counts, workers):
+            import threading
+
+            def traced(group):
+                threads_seen.add(threading.current_thread().name)
+                return task(group)
+            return original_map(traced, counts, workers)
+
+        monkeypatch.setattr(segmented, "map_expert_groups", spy)
+        threaded = _run("segmented", bank, x, indices, weights, torch.float32)
+        workers_seen = set(threads_seen)
+        monkeypatch.setattr(segmented, "expert_threads", lambda w_in, w_out, counts: 1)
+        single = _run("segmented", bank, x, indices, weights, torch.float32)
+    finally:
+        torch.set_num_threads(previous)
+    # the two groups run on pool workers (an idle worker may take both when they are this small)
+    assert workers_seen and all(name.startswith("moe-experts") for name in workers_seen)
+    for got, want in zip(threaded, single):
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_expert_threads_fall_back_to_one_loop():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from moe_zoo.core.dispatch.expert_threads import SMALL_EXPERT_BYTES, expert_threads
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        small = ExpertBank(4, 16, 8)
+        big_f = SMALL_EXPERT_BYTES // (3 * 16 * 4) + 1  # SwiGLU: 3 * d * f floats per expert
+        big = ExpertBank(2, 16, big_f)
+        assert expert_threads(small.w_in, small.w_out, [3, 3, 0, 0]) == 2
+        assert expert_threads(small.w_in, small.w_out, [3, 0, 0, 0]) == 1  # one expert with rows
+        assert expert_threads(big.w_in, big.w_out, [3, 3]) == 1
+        with FlopCounterMode(display=False):  # thread-local modes would not reach the workers
+            assert expert_threads(small.w_in, small.w_out, [3, 3, 0, 0]) == 1
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert expert_threads(small.w_in, small.w_out, [3, 3, 0, 0]) == 1
+    finally:
+        torch.set_num_threads(previous)
