@@ -11,6 +11,7 @@ from moe_zoo.flidar.model import (
     EvidenceMoE,
     EvidenceMoEConfig,
     SingleRegressor,
+    config_for_simulation,
     physics_windows,
 )
 from moe_zoo.flidar.simulator import SimulationConfig, simulate
@@ -55,6 +56,15 @@ def test_default_windows_cover_the_physics_windows():
     assert config.late_window[0] <= late[0] and config.late_window[1] == late[1]
     assert config.early_window[1] - config.early_window[0] <= early[1] - early[0] + 8  # still a narrow window
     assert EvidenceMoEConfig.from_json(config.to_json()) == config
+
+
+def test_other_ranges_get_their_own_physics_windows():
+    """Training on other ranges must not keep the default windows (a deeper box peaks later)."""
+    assert config_for_simulation(SimulationConfig()) == EvidenceMoEConfig()
+    deep = SimulationConfig(depth_mm=(8.0, 20.0))
+    config = config_for_simulation(deep, use_critics=False)
+    assert (config.early_window, config.late_window) == physics_windows(deep)
+    assert config.early_window[1] > EvidenceMoEConfig().early_window[1] and not config.use_critics
 
 
 def test_shapes_and_gradients_reach_every_part():

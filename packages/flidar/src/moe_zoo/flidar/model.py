@@ -98,6 +98,16 @@ def physics_windows(simulation: SimulationConfig, margin_bins: int = 8) -> tuple
     return early, late
 
 
+def config_for_simulation(simulation: SimulationConfig, **overrides: object) -> EvidenceMoEConfig:
+    """The architecture for data from ``simulation``: the shipped windows (which cover
+    :func:`physics_windows` of the default ranges with a few bins to spare) for the default
+    simulation, else the windows :func:`physics_windows` derives from ``simulation``'s ranges."""
+    if simulation == SimulationConfig():
+        return EvidenceMoEConfig(simulation=simulation, **overrides)
+    early, late = physics_windows(simulation)
+    return EvidenceMoEConfig(simulation=simulation, early_window=early, late_window=late, **overrides)
+
+
 def normalise_targets(values: Tensor, ranges: Tensor) -> Tensor:
     """``(y - low) / (high - low)`` per column (``ranges``: ``[n, 2]``)."""
     return (values - ranges[:, 0]) / (ranges[:, 1] - ranges[:, 0])

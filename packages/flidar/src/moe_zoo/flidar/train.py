@@ -43,9 +43,9 @@ from moe_zoo.flidar.metrics import summarise
 from moe_zoo.flidar.model import (
     NUISANCE,
     EvidenceMoE,
-    EvidenceMoEConfig,
     SingleRegressor,
     SingleRegressorConfig,
+    config_for_simulation,
     normalise_targets,
 )
 from moe_zoo.flidar.simulator import SimulationConfig, TCSPCData, simulate
@@ -127,7 +127,7 @@ def build_model(config: TrainConfig) -> nn.Module:
         model.registry_name = "cnn-flidar"
     else:
         use_critics = config.kind == "evidence-moe"
-        model = EvidenceMoE(EvidenceMoEConfig(simulation=config.simulation, use_critics=use_critics))
+        model = EvidenceMoE(config_for_simulation(config.simulation, use_critics=use_critics))
         model.registry_name = "evidence-moe-flidar" if use_critics else "plain-moe-flidar"
     return model
 
