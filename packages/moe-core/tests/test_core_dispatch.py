@@ -147,5 +147,7 @@ def test_expert_threads_fall_back_to_one_loop():
             assert expert_threads(small.w_in, small.w_out, [3, 3, 0, 0]) == 1
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert expert_threads(small.w_in, small.w_out, [3, 3, 0, 0]) == 1
+        with torch.profiler.profile():
+            assert expert_threads(small.w_in, small.w_out, [3, 3, 0, 0]) == 1
     finally:
         torch.set_num_threads(previous)

@@ -57,11 +57,13 @@ def expert_threads(w_in: Tensor, w_out: Tensor, counts: Sequence[int]) -> int:
     One group (the plain loop, in the caller's thread) unless the weights are on CPU and each
     expert's are at most :data:`SMALL_EXPERT_BYTES`; and one group while thread-local state is
     active that workers would not see: CPU autocast, a ``TorchDispatchMode`` (FLOP counters, fake
-    tensors under ``torch.compile``) or a ``TorchFunctionMode``.
+    tensors under ``torch.compile``), a ``TorchFunctionMode``, or ``torch.profiler`` (which
+    records the caller's thread only, so a profile shows every expert op of the plain loop).
     """
     per_expert = (w_in[0].numel() + w_out[0].numel()) * w_in.element_size()
     if (w_in.device.type != "cpu" or per_expert > SMALL_EXPERT_BYTES or torch.is_autocast_enabled("cpu")
-            or _get_current_dispatch_mode() is not None or torch._C._is_torch_function_mode_enabled()):
+            or _get_current_dispatch_mode() is not None or torch._C._is_torch_function_mode_enabled()
+            or torch.autograd._profiler_enabled()):
         return 1
     return max(1, min(torch.get_num_threads(), sum(c > 0 for c in counts)))
 
