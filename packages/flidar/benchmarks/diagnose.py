@@ -23,9 +23,7 @@ on the same training set and test set per seed, under a harder simulator: ``biex
 bi-exponential decay ``a e^(-t/tau1) + (1 - a) e^(-t/tau2)``, tau1 0.1–0.8 ns, tau2 0.6–2 ns,
 a 0–1, label the amplitude-weighted mean lifetime ``a tau1 + (1 - a) tau2``), ``irf`` (IRF FWHM
 drawn per histogram in 100–400 ps; the models see the nominal IRF), ``bg`` (background 0–50 % of
-the signal), ``hard`` (all three), ``calibrated`` (tissue optics known to about +-10 %: ``mu_a``
-0.018–0.022 /mm, ``mu_s'`` 0.95–1.05 /mm, as after a diffuse-optical measurement of the tissue;
-the depth is then identifiable, see ``floor --known``), ``default``. ``--n-train`` sets the training-set size.
+the signal), ``hard`` (all three), ``default``. ``--n-train`` sets the training-set size.
 """
 
 from __future__ import annotations
@@ -58,8 +56,7 @@ from moe_zoo.flidar.train import KINDS, TrainConfig, train
 
 TEST_SEED = 10_000
 BIEXP = {"tau1": (0.1, 0.8), "tau2": (0.6, 2.0), "a": (0.0, 1.0)}
-REGIMES = ("default", "biexp", "irf", "bg", "hard", "calibrated")
-CALIBRATED_OPTICS = {"mu_a_per_mm": (0.018, 0.022), "mu_sp_per_mm": (0.95, 1.05)}
+REGIMES = ("default", "biexp", "irf", "bg", "hard")
 
 
 def emit(**record: object) -> None:
@@ -212,8 +209,6 @@ def _regime(name: str) -> dict:
     config = SimulationConfig(lifetime_ns=(0.1, 2.0)) if biexp else SimulationConfig()
     if name in ("bg", "hard"):
         config = config.replace(background_fraction=(0.0, 0.5))
-    if name == "calibrated":
-        config = config.replace(**CALIBRATED_OPTICS)
     return {"biexp": biexp, "irf_fwhm": (100.0, 400.0) if name in ("irf", "hard") else None, "config": config}
 
 

@@ -58,9 +58,12 @@ def test_default_windows_cover_the_physics_windows():
     assert EvidenceMoEConfig.from_json(config.to_json()) == config
 
 
-def test_other_ranges_get_their_own_physics_windows():
-    """Training on other ranges must not keep the default windows (a deeper box peaks later)."""
+def test_ranges_outside_the_default_windows_get_their_own_physics_windows():
+    """Training on a deeper box must not keep the default windows (its peaks come later)."""
+    from moe_zoo.flidar.benchmark import KNOWN_TISSUE
+
     assert config_for_simulation(SimulationConfig()) == EvidenceMoEConfig()
+    assert config_for_simulation(KNOWN_TISSUE).early_window == EvidenceMoEConfig().early_window  # covered
     deep = SimulationConfig(depth_mm=(8.0, 20.0))
     config = config_for_simulation(deep, use_critics=False)
     assert (config.early_window, config.late_window) == physics_windows(deep)

@@ -99,13 +99,18 @@ def physics_windows(simulation: SimulationConfig, margin_bins: int = 8) -> tuple
 
 
 def config_for_simulation(simulation: SimulationConfig, **overrides: object) -> EvidenceMoEConfig:
-    """The architecture for data from ``simulation``: the shipped windows (which cover
-    :func:`physics_windows` of the default ranges with a few bins to spare) for the default
-    simulation, else the windows :func:`physics_windows` derives from ``simulation``'s ranges."""
-    if simulation == SimulationConfig():
-        return EvidenceMoEConfig(simulation=simulation, **overrides)
+    """The architecture for data from ``simulation``: the shipped windows while they contain the
+    :func:`physics_windows` of ``simulation``'s ranges (as for the default and the known-tissue
+    boxes), else the physics windows themselves (e.g. a deeper box, whose peaks come later)."""
+    default = EvidenceMoEConfig(simulation=simulation, **overrides)
     early, late = physics_windows(simulation)
-    return EvidenceMoEConfig(simulation=simulation, early_window=early, late_window=late, **overrides)
+    if _contains(default.early_window, early) and _contains(default.late_window, late):
+        return default
+    return default.replace(early_window=early, late_window=late)
+
+
+def _contains(outer: tuple[int, int], inner: tuple[int, int]) -> bool:
+    return outer[0] <= inner[0] and inner[1] <= outer[1]
 
 
 def normalise_targets(values: Tensor, ranges: Tensor) -> Tensor:
