@@ -3,9 +3,6 @@
 For (T=4096, d=512, f=256, E=64, k=8): the share of ``aten::mm`` and of the next operators in
 ``torch.profiler`` over 3 forward+backward steps, the GEMM FLOP rate against the dense FFN's, and,
 from ``getrusage``, the minor page faults and the kernel's share of the CPU time for 5 steps each.
-Under the profiler the segmented backward runs as one loop (its expert threads are off while
-``torch.profiler`` is on, see ``expert_threads``), so the breakdown is of the plain loop; the
-5 timed steps run as usual, with the threads.
 
 ``uv run --locked --no-sync python packages/moe-core/benchmarks/profile_layer.py`` (about 1 minute)
 """

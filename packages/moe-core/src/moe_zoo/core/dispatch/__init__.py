@@ -4,8 +4,7 @@
 ``eager``      per-expert loop with masks and autograd: the reference
 ``grouped``    sort by expert + ``torch._grouped_mm`` per projection (no Python loop)
 ``segmented``  sort once, fused gather/GEMM/scatter per expert segment, hand-written
-               backward (on one thread per expert group for small experts): the fastest
-               on CPU at thousands of tokens
+               backward: the fastest on CPU at thousands of tokens
 ``padded``     rows padded to the largest expert count, two ``torch.bmm`` calls: for small
                batches (pays ``E * max count`` rows)
 ``triton``     Triton gather-GEMM / GEMM-scatter / grouped weight-gradient kernels (GPU,

@@ -12,9 +12,7 @@ intermediates stay in cache instead of materialising ``[N, d]`` gathered copies 
     dL/dW_in   = x_e^T dL/dh,   dL/dx_t += dL/dh W_in[e]^T
 
 The loop runs once per expert segment (one GEMM call each, as ``torch._grouped_mm`` does
-internally) and never scans all tokens per expert. On CPU the backward of small experts splits
-the experts into one group per intra-op thread, each run on its own single-threaded worker
-(``expert_threads``).
+internally) and never scans all tokens per expert.
 """
 
 from __future__ import annotations
@@ -23,18 +21,8 @@ import torch
 from torch import Tensor
 
 from moe_zoo.core.activations import activate, activate_, activation_grads
-from moe_zoo.core.dispatch.expert_threads import expert_threads, map_expert_groups
 from moe_zoo.core.dispatch.plan import DispatchPlan
 from moe_zoo.core.experts import ExpertBank
-
-
-def _starts(bounds: list[int]) -> list[int]:
-    """Row offset of each expert's segment in the sorted assignments."""
-    starts, total = [], 0
-    for count in bounds:
-        starts.append(total)
-        total += count
-    return starts
 
 
 def _segment_forward(x: Tensor, weight: Tensor, w_in: Tensor, w_out: Tensor, b_in: Tensor | None,
@@ -82,48 +70,40 @@ class _SegmentedFFN(torch.autograd.Function):
         x, weight, w_in, w_out, b_in, b_out, token_idx, h_all = ctx.saved_tensors
         need_x, need_w, need_win, need_wout, need_bin, need_bout = ctx.needs_input_grad[:6]
         grad_out = grad_out.contiguous()
+        grad_x = torch.zeros_like(x) if need_x else None
         grad_weight = torch.empty_like(weight) if need_w else None
         grad_w_in = torch.empty_like(w_in) if need_win else None
         grad_w_out = torch.empty_like(w_out) if need_wout else None
         grad_b_in = torch.empty_like(b_in) if need_bin else None
         grad_b_out = torch.empty_like(b_out) if need_bout else None
-        bounds = ctx.bounds
-        starts = _starts(bounds)
-        for grad in (grad_w_in, grad_w_out, grad_b_in, grad_b_out):
-            if grad is not None:
-                grad[[e for e, count in enumerate(bounds) if count == 0]] = 0
-
-        def run_group(experts: list[int]) -> Tensor | None:
-            """Writes each expert's own gradient slices; returns this group's share of dL/dx."""
-            grad_x = torch.zeros_like(x) if need_x else None
-            for e in experts:
-                start, stop = starts[e], starts[e] + bounds[e]
-                rows = token_idx[start:stop]
-                w = weight[start:stop, None]
-                g = grad_out.index_select(0, rows)
-                grad_a = g @ w_out[e].t()
-                grad_h, a = activation_grads(h_all[start:stop], grad_a, ctx.activation, scale=w)
-                if grad_weight is not None:
-                    dot = (grad_a * a).sum(-1)
-                    grad_weight[start:stop] = dot + g @ b_out[e] if b_out is not None else dot
-                if grad_w_out is not None:
-                    torch.mm(a.t(), g * w, out=grad_w_out[e])
-                if grad_b_out is not None:
-                    grad_b_out[e] = (g * w).sum(0)
-                if grad_b_in is not None:
-                    grad_b_in[e] = grad_h.sum(0)
-                if grad_w_in is not None:
-                    torch.mm(x.index_select(0, rows).t(), grad_h, out=grad_w_in[e])
-                if grad_x is not None:
-                    grad_x.index_add_(0, rows, grad_h @ w_in[e].t())
-            return grad_x
-
-        partials = map_expert_groups(run_group, bounds, expert_threads(w_in, w_out, bounds))
-        grad_x = None
-        if need_x:
-            grad_x = partials[0] if partials else torch.zeros_like(x)
-            for partial in partials[1:]:
-                grad_x += partial
+        start = 0
+        for e, count in enumerate(ctx.bounds):
+            if count == 0:
+                for grad in (grad_w_in, grad_w_out, grad_b_in, grad_b_out):
+                    if grad is not None:
+                        grad[e].zero_()
+                continue
+            stop = start + count
+            rows = token_idx[start:stop]
+            w = weight[start:stop, None]
+            h = h_all[start:stop]
+            g = grad_out.index_select(0, rows)
+            grad_a = g @ w_out[e].t()
+            grad_h, a = activation_grads(h, grad_a, ctx.activation, scale=w)
+            if grad_weight is not None:
+                dot = (grad_a * a).sum(-1)
+                grad_weight[start:stop] = dot + g @ b_out[e] if b_out is not None else dot
+            if grad_w_out is not None:
+                torch.mm(a.t(), g * w, out=grad_w_out[e])
+            if grad_b_out is not None:
+                grad_b_out[e] = (g * w).sum(0)
+            if grad_b_in is not None:
+                grad_b_in[e] = grad_h.sum(0)
+            if grad_w_in is not None:
+                torch.mm(x.index_select(0, rows).t(), grad_h, out=grad_w_in[e])
+            if grad_x is not None:
+                grad_x.index_add_(0, rows, grad_h @ w_in[e].t())
+            start = stop
         return grad_x, grad_weight, grad_w_in, grad_w_out, grad_b_in, grad_b_out, None, None, None
 
 
