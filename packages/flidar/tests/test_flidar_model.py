@@ -68,6 +68,8 @@ def test_ranges_outside_the_default_windows_get_their_own_physics_windows():
     config = config_for_simulation(deep, use_critics=False)
     assert (config.early_window, config.late_window) == physics_windows(deep)
     assert config.early_window[1] > EvidenceMoEConfig().early_window[1] and not config.use_critics
+    short = SimulationConfig(n_bins=128)  # a shorter period: the shipped late window would not fit
+    assert config_for_simulation(short).late_window == physics_windows(short)[1]
 
 
 def test_shapes_and_gradients_reach_every_part():

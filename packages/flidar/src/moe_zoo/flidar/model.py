@@ -102,11 +102,12 @@ def config_for_simulation(simulation: SimulationConfig, **overrides: object) -> 
     """The architecture for data from ``simulation``: the shipped windows while they contain the
     :func:`physics_windows` of ``simulation``'s ranges (as for the default and the known-tissue
     boxes), else the physics windows themselves (e.g. a deeper box, whose peaks come later)."""
-    default = EvidenceMoEConfig(simulation=simulation, **overrides)
+    shipped = EvidenceMoEConfig()
     early, late = physics_windows(simulation)
-    if _contains(default.early_window, early) and _contains(default.late_window, late):
-        return default
-    return default.replace(early_window=early, late_window=late)
+    same_period = shipped.late_window[1] == late[1]  # the late window runs to the period's end
+    if same_period and _contains(shipped.early_window, early) and _contains(shipped.late_window, late):
+        early, late = shipped.early_window, shipped.late_window
+    return EvidenceMoEConfig(simulation=simulation, early_window=early, late_window=late, **overrides)
 
 
 def _contains(outer: tuple[int, int], inner: tuple[int, int]) -> bool:
