@@ -1,0 +1,64 @@
+"""How much the call order moves the 64-expert forward's % of dense speed.
+
+The benchmark interleaves single calls of every implementation, each forward followed by that
+implementation's forward+backward. This script times only the dense SwiGLU FFN and moe-core's
+segmented layer (same weights and input as the benchmark), forward under ``no_grad``, in three
+orders, 9 rounds each after a warm-up round, in one process:
+
+- ``interleaved``: one forward each per round (the benchmark's order without the backward);
+- ``after fwd+bwd``: each forward right after that module's own forward+backward (as in the benchmark);
+- ``blocks of 5``: five forwards of one module back to back, the median of the block per round.
+
+Prints per order the median ms of both and the median (IQR) of the per-round % of dense.
+
+``uv run --locked --no-sync python packages/moe-core/benchmarks/call_order.py`` (about 1 minute)
+"""
+
+import statistics
+
+import torch
+
+from moe_zoo.core.benchmark import SHAPES, _time, benchmark_inputs, build_implementations
+
+ROUNDS = 9
+
+
+def _forward(module: torch.nn.Module, run, x: torch.Tensor) -> float:
+    with torch.no_grad():
+        return _time(lambda: run(x))
+
+
+def _forward_backward(module: torch.nn.Module, run, x: torch.Tensor, grad: torch.Tensor) -> None:
+    run(x.clone().requires_grad_()).backward(grad)
+    module.zero_grad(set_to_none=True)
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    shape = SHAPES[1]
+    impls = {i.name: i for i in build_implementations(shape, peers=False)}
+    pair = [impls["dense SwiGLU (same active FLOPs)"], impls["moe-core segmented"]]
+    x, grad = benchmark_inputs(shape)
+    orders = {
+        "interleaved": lambda i: _forward(i.module, i.run, x),
+        "after fwd+bwd": lambda i: (_forward_backward(i.module, i.run, x, grad), _forward(i.module, i.run, x))[1],
+        "blocks of 5": lambda i: statistics.median(_forward(i.module, i.run, x) for _ in range(5)),
+    }
+    print(f"T={shape.tokens}, d={shape.d_model}, f={shape.d_hidden}, E={shape.n_experts}, k={shape.top_k}, forward")
+    print("order | dense ms | segmented ms | segmented % of dense, median (IQR)")
+    for name, timed in orders.items():
+        times = {i.name: [] for i in pair}
+        for rnd in range(ROUNDS + 1):
+            for impl in pair:
+                seconds = timed(impl)
+                if rnd:
+                    times[impl.name].append(seconds)
+        dense, ours = times[pair[0].name], times[pair[1].name]
+        ratios = [100 * d / s for d, s in zip(dense, ours)]
+        q1, mid, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+        print(f"{name} | {1e3 * statistics.median(dense):.1f} | {1e3 * statistics.median(ours):.1f} | "
+              f"{mid:.0f}% ({q1:.0f}-{q3:.0f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
