@@ -9,11 +9,13 @@ orders, 9 rounds each after a warm-up round, in one process:
 - ``after fwd+bwd``: each forward right after that module's own forward+backward (as in the benchmark);
 - ``blocks of 5``: five forwards of one module back to back, the median of the block per round.
 
-Prints per order the median ms of both and the median (IQR) of the per-round % of dense.
+Prints per order the median ms of both, the median (IQR) of the per-round % of dense, and the
+minor page faults of one more forward of each after the rounds (``getrusage``).
 
 ``uv run --locked --no-sync python packages/moe-core/benchmarks/call_order.py`` (about 1 minute)
 """
 
+import resource
 import statistics
 
 import torch
@@ -21,6 +23,10 @@ import torch
 from moe_zoo.core.benchmark import SHAPES, _time, benchmark_inputs, build_implementations
 
 ROUNDS = 9
+
+
+def _faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _forward(module: torch.nn.Module, run, x: torch.Tensor) -> float:
@@ -45,7 +51,7 @@ def main() -> None:
         "blocks of 5": lambda i: statistics.median(_forward(i.module, i.run, x) for _ in range(5)),
     }
     print(f"T={shape.tokens}, d={shape.d_model}, f={shape.d_hidden}, E={shape.n_experts}, k={shape.top_k}, forward")
-    print("order | dense ms | segmented ms | segmented % of dense, median (IQR)")
+    print("order | dense ms | segmented ms | segmented % of dense, median (IQR) | page faults per forward, dense / segmented")
     for name, timed in orders.items():
         times = {i.name: [] for i in pair}
         for rnd in range(ROUNDS + 1):
@@ -53,11 +59,16 @@ def main() -> None:
                 seconds = timed(impl)
                 if rnd:
                     times[impl.name].append(seconds)
+        faults = []
+        for impl in pair:
+            before = _faults()
+            _forward(impl.module, impl.run, x)
+            faults.append(_faults() - before)
         dense, ours = times[pair[0].name], times[pair[1].name]
         ratios = [100 * d / s for d, s in zip(dense, ours)]
         q1, mid, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
         print(f"{name} | {1e3 * statistics.median(dense):.1f} | {1e3 * statistics.median(ours):.1f} | "
-              f"{mid:.0f}% ({q1:.0f}-{q3:.0f})", flush=True)
+              f"{mid:.0f}% ({q1:.0f}-{q3:.0f}) | {faults[0]:,} / {faults[1]:,}", flush=True)
 
 
 if __name__ == "__main__":
