@@ -15,18 +15,19 @@ minor page faults of one more forward of each after the rounds (``getrusage``).
 ``uv run --locked --no-sync python packages/moe-core/benchmarks/call_order.py`` (about 1 minute)
 """
 
-import resource
 import statistics
 
 import torch
 
-from moe_zoo.core.benchmark import SHAPES, _time, benchmark_inputs, build_implementations
+from moe_zoo.core.benchmark import (
+    SHAPES,
+    _time,
+    benchmark_inputs,
+    build_implementations,
+    minor_faults,
+)
 
 ROUNDS = 9
-
-
-def _faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _forward(module: torch.nn.Module, run, x: torch.Tensor) -> float:
@@ -61,9 +62,9 @@ def main() -> None:
                     times[impl.name].append(seconds)
         faults = []
         for impl in pair:
-            before = _faults()
+            before = minor_faults()
             _forward(impl.module, impl.run, x)
-            faults.append(_faults() - before)
+            faults.append(minor_faults() - before)
         dense, ours = times[pair[0].name], times[pair[1].name]
         ratios = [100 * d / s for d, s in zip(dense, ours)]
         q1, mid, q3 = statistics.quantiles(ratios, n=4, method="inclusive")

@@ -21,5 +21,6 @@ def test_measure_reports_each_backend_against_dense_with_its_spread():
         assert t["max_abs_diff"] == pytest.approx(0.0, abs=1e-5)
         for phase in ("fwd", "fwd+bwd"):
             assert 0 < t[f"{phase} % q1"] <= t[f"{phase} %"] <= t[f"{phase} % q3"]
+            assert t[f"{phase} faults"] >= 0
     table = _table(shape, result)
     assert "| dense SwiGLU (same active FLOPs) |" in table and "100% (100–100)" in table

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import os
+import resource
 import statistics
 import sys
 import time
@@ -161,6 +162,17 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def minor_faults() -> int:
+    """Minor page faults of this process so far (fresh memory the kernel had to map and zero)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _time_and_faults(fn: Callable[[], object]) -> tuple[float, int]:
+    before = minor_faults()
+    seconds = _time(fn)
+    return seconds, minor_faults() - before
+
+
 def benchmark_inputs(shape: Shape, seed: int = 0) -> tuple[Tensor, Tensor]:
     """The input ``x`` and output gradient that ``measure(shape, seed=seed)`` times."""
     generator = torch.Generator().manual_seed(seed + 2)
@@ -185,8 +197,11 @@ def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, rep
                        warmup: int = 1) -> dict[str, dict[str, float]]:
     """Interleaved forward (``no_grad``) and forward+backward timings of ``impls``, the first being
     the dense reference: per implementation and phase, the median seconds and the median and
-    quartiles of the per-repeat ``%`` of the dense run timed in the same round."""
+    quartiles of the per-repeat ``%`` of the dense run timed in the same round, and the median
+    minor page faults per call (how much fresh memory each call had mapped: on CPU this varies
+    with the process's allocation history and moves the times)."""
     times: dict[str, dict[str, list[float]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
+    faults: dict[str, dict[str, list[int]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
 
     def forward(impl: Implementation) -> None:
         with torch.no_grad():
@@ -198,17 +213,20 @@ def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, rep
 
     for rep in range(warmup + repeats):
         for impl in impls:
-            fwd = _time(lambda impl=impl: forward(impl))
+            fwd, fwd_faults = _time_and_faults(lambda impl=impl: forward(impl))
             impl.module.zero_grad(set_to_none=True)
-            both = _time(lambda impl=impl: forward_backward(impl))
+            both, both_faults = _time_and_faults(lambda impl=impl: forward_backward(impl))
             impl.module.zero_grad(set_to_none=True)
             if rep >= warmup:
                 times[impl.name]["fwd"].append(fwd)
                 times[impl.name]["fwd+bwd"].append(both)
+                faults[impl.name]["fwd"].append(fwd_faults)
+                faults[impl.name]["fwd+bwd"].append(both_faults)
     dense_times = times[impls[0].name]
     result: dict[str, dict[str, float]] = {}
     for name, t in times.items():
         result[name] = {phase: statistics.median(v) for phase, v in t.items()}
+        result[name] |= {f"{phase} faults": statistics.median(v) for phase, v in faults[name].items()}
         for phase, v in t.items():  # per-repeat ratio to the dense run timed next to it
             low, mid, high = _quartiles([100 * d / s for d, s in zip(dense_times[phase], v)])
             result[name] |= {f"{phase} %": mid, f"{phase} % q1": low, f"{phase} % q3": high}
@@ -232,9 +250,10 @@ def _table(shape: Shape, result: dict[str, dict[str, float]]) -> str:
     rows = []
     for name, t in result.items():
         rows.append([name, f"{1e3 * t['fwd']:.2f}", _percent(t, "fwd"), f"{1e3 * t['fwd+bwd']:.2f}",
-                     _percent(t, "fwd+bwd"), "—" if "max_abs_diff" not in t else f"{t['max_abs_diff']:.1e}"])
+                     _percent(t, "fwd+bwd"), f"{t['fwd faults']:,.0f} / {t['fwd+bwd faults']:,.0f}",
+                     "—" if "max_abs_diff" not in t else f"{t['max_abs_diff']:.1e}"])
     return markdown_table(["implementation", "fwd ms", "fwd % of dense (IQR)", "fwd+bwd ms",
-                           "fwd+bwd % of dense (IQR)", "max abs diff vs eager"], rows)
+                           "fwd+bwd % of dense (IQR)", "page faults fwd / fwd+bwd", "max abs diff vs eager"], rows)
 
 
 def _skipped_note(shape: Shape) -> str:
@@ -302,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
              "`% of dense` = dense time / implementation time, against a dense SwiGLU FFN with hidden size "
              "(k + shared) * f on the same tokens (same active FLOPs), computed per repeat against the dense run "
              "timed in the same round: the median, and in brackets the interquartile range over repeats "
-             "(the ms columns are medians of the times). Forward runs under `no_grad`; "
+             "(the ms columns are medians of the times). `page faults` = median minor page faults per call "
+             "(fresh memory the kernel mapped and zeroed during the call; how many depends on the process's "
+             "allocation history, see the package README). Forward runs under `no_grad`; "
              "forward+backward takes the gradient of the input and of all weights. The Triton backend needs a "
              "GPU and is not timed here (its kernels are checked for correctness on CPU under "
              "TRITON_INTERPRET=1 in the tests).")
