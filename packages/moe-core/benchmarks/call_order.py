@@ -21,23 +21,22 @@ import torch
 
 from moe_zoo.core.benchmark import (
     SHAPES,
+    Implementation,
     _time,
+    _time_and_faults,
     benchmark_inputs,
     build_implementations,
-    minor_faults,
+    run_forward,
+    run_forward_backward,
 )
 
 ROUNDS = 9
 
 
-def _forward(module: torch.nn.Module, run, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        return _time(lambda: run(x))
-
-
-def _forward_backward(module: torch.nn.Module, run, x: torch.Tensor, grad: torch.Tensor) -> None:
-    run(x.clone().requires_grad_()).backward(grad)
-    module.zero_grad(set_to_none=True)
+def _forward_after_backward(impl: Implementation, x: torch.Tensor, grad: torch.Tensor) -> float:
+    run_forward_backward(impl, x, grad)
+    impl.module.zero_grad(set_to_none=True)
+    return _time(lambda: run_forward(impl, x))
 
 
 def main() -> None:
@@ -47,9 +46,9 @@ def main() -> None:
     pair = [impls["dense SwiGLU (same active FLOPs)"], impls["moe-core segmented"]]
     x, grad = benchmark_inputs(shape)
     orders = {
-        "interleaved": lambda i: _forward(i.module, i.run, x),
-        "after fwd+bwd": lambda i: (_forward_backward(i.module, i.run, x, grad), _forward(i.module, i.run, x))[1],
-        "blocks of 5": lambda i: statistics.median(_forward(i.module, i.run, x) for _ in range(5)),
+        "interleaved": lambda i: _time(lambda: run_forward(i, x)),
+        "after fwd+bwd": lambda i: _forward_after_backward(i, x, grad),
+        "blocks of 5": lambda i: statistics.median(_time(lambda: run_forward(i, x)) for _ in range(5)),
     }
     print(f"T={shape.tokens}, d={shape.d_model}, f={shape.d_hidden}, E={shape.n_experts}, k={shape.top_k}, forward")
     print("order | dense ms | segmented ms | segmented % of dense, median (IQR) | page faults per forward, dense / segmented")
@@ -60,11 +59,7 @@ def main() -> None:
                 seconds = timed(impl)
                 if rnd:
                     times[impl.name].append(seconds)
-        faults = []
-        for impl in pair:
-            before = minor_faults()
-            _forward(impl.module, impl.run, x)
-            faults.append(minor_faults() - before)
+        faults = [_time_and_faults(lambda impl=impl: run_forward(impl, x))[1] for impl in pair]
         dense, ours = times[pair[0].name], times[pair[1].name]
         ratios = [100 * d / s for d, s in zip(dense, ours)]
         q1, mid, q3 = statistics.quantiles(ratios, n=4, method="inclusive")

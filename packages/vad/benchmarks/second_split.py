@@ -39,10 +39,10 @@ def main() -> None:
     split = BuiltinConfig() if args.default_split else SECOND_SPLIT
     train_set, test = load_builtin("train", split), load_builtin("test", split, progress=False)
     auc: dict[str, list[float]] = {label: [] for label in METHODS}
+    architecture = model_config_for(train_set, encoder_layers=args.encoder_layers)
     for seed in args.seeds:
         config = TrainConfig(seed=seed, encoder_ema=args.encoder_ema, encoder_lr=args.encoder_lr,
                              encoder_steps=args.encoder_steps)
-        architecture = model_config_for(train_set, encoder_layers=args.encoder_layers)
         models = {"gsmoe": train(train_set, config, architecture, progress=False).model,
                   "mil": train(train_set, config.replace(variant="mil"), progress=False).model}
         models["single"] = train(train_set, config.replace(variant="single"), architecture, progress=False,

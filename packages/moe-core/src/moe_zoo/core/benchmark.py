@@ -162,15 +162,15 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def minor_faults() -> int:
+def _minor_faults() -> int:
     """Minor page faults of this process so far (fresh memory the kernel had to map and zero)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _time_and_faults(fn: Callable[[], object]) -> tuple[float, int]:
-    before = minor_faults()
+    before = _minor_faults()
     seconds = _time(fn)
-    return seconds, minor_faults() - before
+    return seconds, _minor_faults() - before
 
 
 def benchmark_inputs(shape: Shape, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -193,6 +193,17 @@ def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: b
     return result
 
 
+def run_forward(impl: Implementation, x: Tensor) -> None:
+    """The timed forward: under ``no_grad``."""
+    with torch.no_grad():
+        impl.run(x)
+
+
+def run_forward_backward(impl: Implementation, x: Tensor, grad: Tensor) -> None:
+    """The timed forward+backward: gradients of the input and of every weight."""
+    impl.run(x.clone().requires_grad_()).backward(grad)
+
+
 def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, repeats: int,
                        warmup: int = 1) -> dict[str, dict[str, float]]:
     """Interleaved forward (``no_grad``) and forward+backward timings of ``impls``, the first being
@@ -202,20 +213,11 @@ def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, rep
     with the process's allocation history and moves the times)."""
     times: dict[str, dict[str, list[float]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
     faults: dict[str, dict[str, list[int]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
-
-    def forward(impl: Implementation) -> None:
-        with torch.no_grad():
-            impl.run(x)
-
-    def forward_backward(impl: Implementation) -> None:
-        x_req = x.clone().requires_grad_()
-        impl.run(x_req).backward(grad)
-
     for rep in range(warmup + repeats):
         for impl in impls:
-            fwd, fwd_faults = _time_and_faults(lambda impl=impl: forward(impl))
+            fwd, fwd_faults = _time_and_faults(lambda impl=impl: run_forward(impl, x))
             impl.module.zero_grad(set_to_none=True)
-            both, both_faults = _time_and_faults(lambda impl=impl: forward_backward(impl))
+            both, both_faults = _time_and_faults(lambda impl=impl: run_forward_backward(impl, x, grad))
             impl.module.zero_grad(set_to_none=True)
             if rep >= warmup:
                 times[impl.name]["fwd"].append(fwd)
