@@ -36,21 +36,6 @@ class DispatchPlan:
         """[E] int32 cumulative ends of each expert's rows (``torch._grouped_mm``'s ``offs``)."""
         return self.counts.cumsum(0).to(torch.int32)
 
-    def token_bags(self) -> tuple[Tensor, Tensor | None]:
-        """Each token's assignments as positions in this plan's (expert) order, grouped by token:
-        the ``input, offsets`` of ``F.embedding_bag(input, rows, offsets, mode="sum")``, which sums
-        rows computed in expert order back into ``[T, d]``.
-
-        ``([T, K] positions, None)`` when every slot is valid, else ``([N] positions, [T] offsets)``.
-        """
-        positions = torch.arange(self.num_assignments, device=self.token_idx.device)
-        if self.num_assignments == self.num_tokens * self.num_slots:  # slot_idx is a permutation
-            by_slot = torch.empty_like(positions)
-            by_slot[self.slot_idx] = positions
-            return by_slot.view(self.num_tokens, self.num_slots), None
-        per_token = torch.bincount(self.token_idx, minlength=self.num_tokens)
-        return torch.argsort(self.slot_idx), per_token.cumsum(0) - per_token
-
 
 def make_plan(indices: Tensor, weights: Tensor, num_experts: int, *, all_valid: bool = False) -> DispatchPlan:
     """Sort the slots of a ``[T, K]`` routing by expert, dropping slots outside ``[0, num_experts)``.

@@ -13,61 +13,27 @@ intermediates stay in cache instead of materialising ``[N, d]`` gathered copies 
 
 The loop runs once per expert segment (one GEMM call each, as ``torch._grouped_mm`` does
 internally) and never scans all tokens per expert.
-
-Under ``no_grad`` the outputs are combined differently: each expert's rows ``w * y`` go to one
-``[N, d]`` buffer in expert order and ``embedding_bag`` sums each token's rows at the end
-(``out_t = sum_{j in bag(t)} Y[j]``). On CPU this is faster than an ``index_add_`` per expert,
-whose read-modify-write of scattered output rows misses the cache once the expert weights have
-streamed through it (package README). The buffer holds ``N / T`` (= top-k) times the output and
-is kept between calls, one per thread (allocated afresh, a buffer this size is mapped and zeroed
-by the kernel on every call, which costs more than the combine saves), so it is used only up to
-``SORTED_COMBINE_MAX_BYTES``; training keeps the ``index_add_``, which needs no buffer beside the
-``h`` it saves.
 """
 
 from __future__ import annotations
 
-import threading
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from moe_zoo.core.activations import activate, activate_, activation_grads
 from moe_zoo.core.dispatch.plan import DispatchPlan
 from moe_zoo.core.experts import ExpertBank
 
-SORTED_COMBINE_MAX_BYTES = 128 * 2**20
-
-
-class _RowsBuffer(threading.local):
-    tensor: Tensor | None = None
-
-
-_ROWS = _RowsBuffer()
-
-
-def _rows_buffer(rows: int, cols: int, like: Tensor) -> Tensor:
-    """This thread's reusable ``[rows, cols]`` buffer for the inference combine (grown on demand)."""
-    held = _ROWS.tensor
-    if held is None or held.numel() < rows * cols or held.dtype != like.dtype or held.device != like.device:
-        held = _ROWS.tensor = like.new_empty(rows * cols)
-    return held[:rows * cols].view(rows, cols)
-
 
 def _segment_forward(x: Tensor, weight: Tensor, w_in: Tensor, w_out: Tensor, b_in: Tensor | None,
                      b_out: Tensor | None, token_idx: Tensor, bounds: list[int], activation: str,
-                     keep_hidden: bool, bags: tuple[Tensor, Tensor | None] | None = None
-                     ) -> tuple[Tensor, Tensor | None]:
+                     keep_hidden: bool) -> tuple[Tensor, Tensor | None]:
     """The forward loop; ``keep_hidden`` stores every pre-activation ``h`` for the backward.
 
     The combine weight scales the activation rows (``(w * a) W_out == w * (a W_out)``), which are
-    narrower than the outputs when ``f < d``; an output bias is scaled separately. With ``bags``
-    (``DispatchPlan.token_bags()``) the rows are written in expert order and summed per token by
-    ``embedding_bag``, else each expert's rows are added to the output with ``index_add_``.
+    narrower than the outputs when ``f < d``; an output bias is scaled separately.
     """
-    rows_out = bags is not None
-    out = _rows_buffer(token_idx.shape[0], w_out.shape[-1], x) if rows_out else x.new_zeros(x.shape[0], w_out.shape[-1])
+    out = x.new_zeros(x.shape[0], w_out.shape[-1])
     h_all = x.new_empty(token_idx.shape[0], w_in.shape[-1]) if keep_hidden else None
     start = 0
     for e, count in enumerate(bounds):
@@ -81,15 +47,11 @@ def _segment_forward(x: Tensor, weight: Tensor, w_in: Tensor, w_out: Tensor, b_i
             h += b_in[e]
         a = activate(h, activation) if keep_hidden else activate_(h, activation)
         a *= w
-        y = torch.mm(a, w_out[e], out=out[start:stop] if rows_out else None)
+        y = a @ w_out[e]
         if b_out is not None:
             y += w * b_out[e]
-        if not rows_out:
-            out.index_add_(0, rows, y)
+        out.index_add_(0, rows, y)
         start = stop
-    if rows_out:
-        positions, offsets = bags
-        out = F.embedding_bag(positions, out, offsets, mode="sum")
     return out, h_all
 
 
@@ -150,9 +112,7 @@ def segmented_expert_ffn(x: Tensor, bank: ExpertBank, plan: DispatchPlan) -> Ten
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, plan.weight, *weights))
     if not needs_grad:  # inference: nothing to keep for a backward pass
-        buffer_bytes = plan.num_assignments * bank.d_model * x.element_size()
-        bags = plan.token_bags() if buffer_bytes <= SORTED_COMBINE_MAX_BYTES else None
         return _segment_forward(x, plan.weight.to(x.dtype), *weights, plan.token_idx, plan.counts.tolist(),
-                                bank.activation, keep_hidden=False, bags=bags)[0]
+                                bank.activation, keep_hidden=False)[0]
     return _SegmentedFFN.apply(x, plan.weight, *weights, plan.token_idx, plan.counts,
                                bank.activation)
