@@ -17,6 +17,12 @@ def _routing(tokens, slots, experts, seed, starve=True):
     return indices, weights
 
 
+def _assert_matches(got, want, dtype, backend):
+    """``got`` is within the dtype's tolerance of ``want``, relative to ``want``'s largest entry."""
+    scale = max(1.0, want.abs().max().item())
+    assert (got - want).abs().max().item() <= TOLERANCE[dtype] * scale, backend
+
+
 def _run(backend, bank, x, indices, weights, dtype):
     bank = bank.to(dtype)
     bank.zero_grad(set_to_none=True)
@@ -47,20 +53,22 @@ def test_backends_match_reference(dtype, activation, bias, slots):
             pytest.fail(f"backend {backend} unavailable in the test environment")
         result = _run(backend, bank, x, indices, weights, dtype)
         for got, want in zip(result, reference):
-            scale = max(1.0, want.abs().max().item())
-            assert (got - want).abs().max().item() <= TOLERANCE[dtype] * scale, backend
+            _assert_matches(got, want, dtype, backend)
         # the starved expert gets exactly zero weight gradient
         assert result[3][-1].abs().sum() == 0 and result[4][-1].abs().sum() == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("activation,bias", [("swiglu", False), ("gelu", True)])
 @pytest.mark.parametrize("unused_slot", [False, True])
-def test_inference_outputs_match_reference(dtype, unused_slot):
+def test_inference_outputs_match_reference(dtype, activation, bias, unused_slot):
     """Under no_grad the backends take their inference paths (in-place activations, nothing
     kept for a backward); they must still match the eager reference."""
     torch.manual_seed(0)
-    bank = ExpertBank(5, 16, 8, activation="gelu", bias=True).to(dtype)
-    torch.nn.init.normal_(bank.b_out)
+    bank = ExpertBank(5, 16, 8, activation=activation, bias=bias).to(dtype)
+    if bias:
+        torch.nn.init.normal_(bank.b_in)
+        torch.nn.init.normal_(bank.b_out)
     x = torch.randn(11, 16).to(dtype)
     indices, weights = _routing(11, 3, 5, seed=1)
     if unused_slot:
@@ -70,7 +78,7 @@ def test_inference_outputs_match_reference(dtype, unused_slot):
         want = get_expert_ffn("eager")(x, bank, make_plan(indices, weights, 5)).float()
         for backend in BACKENDS[1:]:
             got = get_expert_ffn(backend)(x, bank, make_plan(indices, weights, 5)).float()
-            assert (got - want).abs().max().item() <= TOLERANCE[dtype] * max(1.0, want.abs().max().item()), backend
+            _assert_matches(got, want, dtype, backend)
     if unused_slot:
         assert want[2].abs().sum() == 0
 
