@@ -1,10 +1,11 @@
 """MoE layer speed against a dense FFN of equal active FLOPs and against peer implementations.
 
 Every implementation gets the same weights, the same input and therefore the same routing;
-times are medians of interleaved repeats in one process (forward under ``no_grad``, and
-forward+backward with the input requiring grad). Speed is reported as a percentage of the dense
-SwiGLU FFN whose hidden size is ``(k + shared) * f`` on the same tokens: 100% means the MoE
-costs no more than the dense FFN with the same active FLOPs.
+times are medians of interleaved repeats, pooled over a few fresh processes whose glibc malloc
+keeps freed memory mapped (forward under ``no_grad``, and forward+backward with the input
+requiring grad). Speed is reported as a percentage of the dense SwiGLU FFN whose hidden size is
+``(k + shared) * f`` on the same tokens: 100% means the MoE costs no more than the dense FFN with
+the same active FLOPs.
 
 Peers: Hugging Face transformers' ``MixtralSparseMoeBlock`` (``Qwen2MoeSparseMoeBlock`` for the
 shared-expert shape) with its ``eager``, ``grouped_mm`` and ``batched_mm`` experts
@@ -16,12 +17,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import multiprocessing
 import os
 import resource
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,12 @@ from moe_zoo.core.runtime import get_logger
 
 _log = get_logger(__name__)
 BACKENDS = tuple(b for b in DISPATCH_BACKENDS if b != "triton")  # every CPU backend (Triton needs a GPU)
+PHASES = ("fwd", "fwd+bwd")
+# glibc malloc for the benchmark processes: allocations up to 256 MiB come from the heap instead of
+# fresh mmaps, and freed memory stays mapped up to 1 GiB, so no timed call (MoE, dense or peer)
+# pays the kernel for mapping and zeroing new pages; the glibc counterpart of the caching
+# allocators (jemalloc, tcmalloc) PyTorch's CPU tuning guide recommends.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824"
 
 
 @dataclass(frozen=True)
@@ -180,17 +189,63 @@ def benchmark_inputs(shape: Shape, seed: int = 0) -> tuple[Tensor, Tensor]:
     return x, torch.randn(shape.tokens, shape.d_model, generator=generator)
 
 
-def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: bool = True) -> dict[str, dict[str, float]]:
-    """Median forward and forward+backward seconds per implementation (interleaved repeats)."""
+def measure(shape: Shape, repeats: int, warmup: int = 1, seed: int = 0, peers: bool = True,
+            processes: int = 1, malloc_tunables: str | None = None) -> dict[str, dict[str, float]]:
+    """Median forward and forward+backward seconds per implementation (interleaved repeats).
+
+    ``processes > 1`` runs the whole measurement that many times, each in a fresh Python process
+    (one after the other), and pools their repeats: on CPU a process's allocation history moves
+    every time by up to 15 points, so one process's repeats understate the run-to-run spread.
+    ``malloc_tunables`` (e.g. :data:`MALLOC_TUNABLES`) is added to those processes'
+    ``GLIBC_TUNABLES``; with it the measurement always runs in fresh processes.
+    """
+    if processes == 1 and malloc_tunables is None:
+        samples, max_diff = _measure_samples(shape, repeats, warmup, seed, peers)
+    else:
+        context = multiprocessing.get_context("spawn")
+        runs = []
+        with glibc_tunables(malloc_tunables):
+            for _ in range(processes):
+                with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    runs.append(pool.submit(_measure_samples, shape, repeats, warmup, seed, peers).result())
+        samples = pool_samples([run for run, _ in runs])
+        max_diff = {name: max(diffs[name] for _, diffs in runs) for name in runs[0][1]}
+    result = summarise_samples(samples)
+    for name, diff in max_diff.items():
+        result[name]["max_abs_diff"] = diff
+    return result
+
+
+@contextlib.contextmanager
+def glibc_tunables(tunables: str | None):
+    """Append ``tunables`` to ``GLIBC_TUNABLES`` for the processes started inside the block."""
+    previous = os.environ.get("GLIBC_TUNABLES")
+    if tunables:
+        os.environ["GLIBC_TUNABLES"] = f"{previous}:{tunables}" if previous else tunables
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("GLIBC_TUNABLES", None)
+        else:
+            os.environ["GLIBC_TUNABLES"] = previous
+
+
+def pool_samples(runs: list[dict[str, dict[str, list[float]]]]) -> dict[str, dict[str, list[float]]]:
+    """Concatenate several processes' :func:`interleaved_samples`, key by key."""
+    return {name: {key: [v for run in runs for v in run[name][key]] for key in runs[0][name]} for name in runs[0]}
+
+
+def _measure_samples(shape: Shape, repeats: int, warmup: int, seed: int,
+                     peers: bool) -> tuple[dict[str, dict[str, list[float]]], dict[str, float]]:
+    """One process's raw samples (see :func:`interleaved_samples`) and each implementation's max
+    abs difference from moe-core eager."""
     impls = build_implementations(shape, seed, peers)
     x, grad = benchmark_inputs(shape, seed)
     with torch.no_grad():
         reference = impls[1].run(x)
         max_diff = {i.name: float((i.run(x) - reference).abs().max()) for i in impls[1:]}
-    result = time_against_dense(impls, x, grad, repeats, warmup)
-    for name, diff in max_diff.items():
-        result[name]["max_abs_diff"] = diff
-    return result
+    return interleaved_samples(impls, x, grad, repeats, warmup), max_diff
 
 
 def run_forward(impl: Implementation, x: Tensor) -> None:
@@ -206,13 +261,19 @@ def run_forward_backward(impl: Implementation, x: Tensor, grad: Tensor) -> None:
 
 def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, repeats: int,
                        warmup: int = 1) -> dict[str, dict[str, float]]:
+    """:func:`summarise_samples` of :func:`interleaved_samples` (one process)."""
+    return summarise_samples(interleaved_samples(impls, x, grad, repeats, warmup))
+
+
+def interleaved_samples(impls: list[Implementation], x: Tensor, grad: Tensor, repeats: int,
+                        warmup: int = 1) -> dict[str, dict[str, list[float]]]:
     """Interleaved forward (``no_grad``) and forward+backward timings of ``impls``, the first being
-    the dense reference: per implementation and phase, the median seconds and the median and
-    quartiles of the per-repeat ``%`` of the dense run timed in the same round, and the median
-    minor page faults per call (how much fresh memory each call had mapped: on CPU this varies
-    with the process's allocation history and moves the times)."""
-    times: dict[str, dict[str, list[float]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
-    faults: dict[str, dict[str, list[int]]] = {i.name: {"fwd": [], "fwd+bwd": []} for i in impls}
+    the dense reference: per implementation, for each phase the seconds of every repeat, its ratio
+    ``%`` to the dense run timed in the same round, and its minor page faults (how much fresh
+    memory the call had mapped: on CPU this varies with the process's allocation history and
+    moves the times)."""
+    samples: dict[str, dict[str, list[float]]] = {
+        i.name: {f"{phase}{key}": [] for phase in PHASES for key in ("", " %", " faults")} for i in impls}
     for rep in range(warmup + repeats):
         for impl in impls:
             fwd, fwd_faults = _time_and_faults(lambda impl=impl: run_forward(impl, x))
@@ -220,18 +281,26 @@ def time_against_dense(impls: list[Implementation], x: Tensor, grad: Tensor, rep
             both, both_faults = _time_and_faults(lambda impl=impl: run_forward_backward(impl, x, grad))
             impl.module.zero_grad(set_to_none=True)
             if rep >= warmup:
-                times[impl.name]["fwd"].append(fwd)
-                times[impl.name]["fwd+bwd"].append(both)
-                faults[impl.name]["fwd"].append(fwd_faults)
-                faults[impl.name]["fwd+bwd"].append(both_faults)
-    dense_times = times[impls[0].name]
+                for phase, seconds, faults in (("fwd", fwd, fwd_faults), ("fwd+bwd", both, both_faults)):
+                    samples[impl.name][phase].append(seconds)
+                    samples[impl.name][f"{phase} faults"].append(faults)
+    dense = samples[impls[0].name]
+    for t in samples.values():
+        for phase in PHASES:
+            t[f"{phase} %"] = [100 * d / s for d, s in zip(dense[phase], t[phase])]
+    return samples
+
+
+def summarise_samples(samples: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Per implementation and phase: the median seconds, the median and quartiles of the per-repeat
+    ``%`` of dense, and the median page faults per call."""
     result: dict[str, dict[str, float]] = {}
-    for name, t in times.items():
-        result[name] = {phase: statistics.median(v) for phase, v in t.items()}
-        result[name] |= {f"{phase} faults": statistics.median(v) for phase, v in faults[name].items()}
-        for phase, v in t.items():  # per-repeat ratio to the dense run timed next to it
-            low, mid, high = _quartiles([100 * d / s for d, s in zip(dense_times[phase], v)])
-            result[name] |= {f"{phase} %": mid, f"{phase} % q1": low, f"{phase} % q3": high}
+    for name, t in samples.items():
+        result[name] = {}
+        for phase in PHASES:
+            low, mid, high = _quartiles(t[f"{phase} %"])
+            result[name] |= {phase: statistics.median(t[phase]), f"{phase} faults": statistics.median(t[f"{phase} faults"]),
+                             f"{phase} %": mid, f"{phase} % q1": low, f"{phase} % q3": high}
     return result
 
 
@@ -299,11 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="BENCHMARKS.md path (default: the package's)")
     parser.add_argument("--shape", type=int, choices=range(len(SHAPES)), default=None,
                         help="measure only SHAPES[i] and print its table, writing nothing (repeat runs)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="fresh processes per shape whose repeats are pooled (default 3; 1 with --quick)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's default malloc settings (fresh pages mapped per call; the default with --quick)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 9)
+    processes = args.processes or (1 if args.quick else 3)
+    tunables = None if args.default_malloc or args.quick else MALLOC_TUNABLES
     if args.shape is not None:
         shape = SHAPES[args.shape]
-        print(f"{shape.label}\n{_table(shape, measure(shape, repeats))}")
+        print(f"{shape.label}\n{_table(shape, measure(shape, repeats, processes=processes, malloc_tunables=tunables))}")
         return 0
     shapes = QUICK_SHAPES if args.quick else SHAPES
     package_dir = Path(__file__).resolve().parents[3]
@@ -311,19 +386,26 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for shape in shapes:
         _log.info("measuring %s", shape.label)
-        results.append((shape, measure(shape, repeats)))
+        results.append((shape, measure(shape, repeats, processes=processes, malloc_tunables=tunables)))
         print(f"\n{shape.label}\n{_table(shape, results[-1][1])}", flush=True)
     figure = out.parent / "benchmarks" / "figures" / ("speed_vs_dense.quick.png" if args.quick else "speed_vs_dense.png")
     _plot(results, figure)
     command = "make bench-moe-core" if not args.quick else "uv run python packages/moe-core/benchmarks/run.py --quick"
     sections = [(shape.label, _table(shape, result) + _skipped_note(shape)) for shape, result in results]
     sections.append(("Plot", f"![speed vs dense]({figure.relative_to(out.parent)})"))
-    notes = (f"fp32 on CPU, {torch.get_num_threads()} threads; median of {repeats} interleaved repeats after one "
-             "warm-up, all implementations in one process with the same weights, input and routing. "
+    runs = (f"{processes} fresh processes run one after the other, each timing {repeats} interleaved repeats after "
+            f"one warm-up, their {processes * repeats} repeats pooled" if processes > 1 else
+            f"{repeats} interleaved repeats after one warm-up in one process")
+    allocator = (f"glibc malloc set by `GLIBC_TUNABLES={tunables}` for every implementation, so that no call pays "
+                 "the kernel for mapping and zeroing fresh pages (the default settings and their effect: package "
+                 "README)" if tunables else "glibc's default malloc settings")
+    notes = (f"fp32 on CPU, {torch.get_num_threads()} threads; {runs}; {allocator}; in each process all implementations "
+             "have the same weights, input and routing. "
              "`% of dense` = dense time / implementation time, against a dense SwiGLU FFN with hidden size "
              "(k + shared) * f on the same tokens (same active FLOPs), computed per repeat against the dense run "
              "timed in the same round: the median, and in brackets the interquartile range over repeats "
-             "(the ms columns are medians of the times). `page faults` = median minor page faults per call "
+             "(the ms columns are medians of the times). Pooling fresh processes matters on CPU: one process's "
+             "allocation history moves all its times by up to 15 points. `page faults` = median minor page faults per call "
              "(fresh memory the kernel mapped and zeroed during the call; how many depends on the process's "
              "allocation history, see the package README). Forward runs under `no_grad`; "
              "forward+backward takes the gradient of the input and of all weights. The Triton backend needs a "
