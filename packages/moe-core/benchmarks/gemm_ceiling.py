@@ -22,17 +22,18 @@ uv run --locked --no-sync python packages/moe-core/benchmarks/gemm_ceiling.py [-
 """
 
 import argparse
-import statistics
 import time
 
 import torch
 from torch import Tensor
 
 from moe_zoo.core.benchmark import (
+    PHASES,
     SHAPES,
     Shape,
     _ours,
     _percent,
+    _quartiles,
     benchmark_inputs,
     build_implementations,
     time_against_dense,
@@ -81,9 +82,9 @@ def ceiling(shape: Shape, repeats: int) -> dict[str, list[float]]:
     dense = Products([tokens], d, f * (shape.top_k + shape.shared), linear_layout=True)
     experts = Products(counts, d, f, linear_layout=False)
     shared = Products([tokens] if shape.shared else [], d, f * shape.shared, linear_layout=True)
-    ratios: dict[str, list[float]] = {"fwd": [], "fwd+bwd": []}
+    ratios: dict[str, list[float]] = {phase: [] for phase in PHASES}
     for rep in range(repeats + 1):
-        for phase, run in (("fwd", "forward"), ("fwd+bwd", "forward_backward")):
+        for phase, run in zip(PHASES, ("forward", "forward_backward")):
             start = time.perf_counter()
             getattr(dense, run)()
             dense_s = time.perf_counter() - start
@@ -116,8 +117,8 @@ def main() -> None:
         layer = whole_layer(shape, args.repeats)
         gemms, whole = [], []
         for phase, values in ratios.items():
-            q1, median, q3 = statistics.quantiles(values, n=4)
-            gemms.append(f"{phase} {median:.0f}% ({q1:.0f}-{q3:.0f})")
+            q1, median, q3 = _quartiles(values)
+            gemms.append(f"{phase} {median:.0f}% ({q1:.0f}–{q3:.0f})")
             whole.append(f"{phase} {_percent(layer, phase)}")
         print(f"{shape.label}\n  GEMMs alone: {', '.join(gemms)}\n  whole segmented layer: {', '.join(whole)}")
 
