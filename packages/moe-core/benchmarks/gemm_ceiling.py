@@ -30,23 +30,14 @@ from torch import Tensor
 from moe_zoo.core.benchmark import (
     PHASES,
     SHAPES,
+    Implementation,
     Shape,
-    _ours,
     _percent,
     _quartiles,
     benchmark_inputs,
     build_implementations,
     time_against_dense,
 )
-
-
-def expert_counts(shape: Shape) -> list[int]:
-    """Per-expert token counts of the routing that the benchmark times for ``shape``."""
-    layer = _ours(shape, "segmented", 0)
-    x, _ = benchmark_inputs(shape, 0)
-    with torch.no_grad():
-        routing = layer.route(x)
-    return torch.bincount(routing.indices.reshape(-1), minlength=shape.n_experts)[:shape.n_experts].tolist()
 
 
 class Products:
@@ -75,9 +66,8 @@ class Products:
             torch.mm(x.t(), dh)  # dL/dW_in
 
 
-def ceiling(shape: Shape, repeats: int) -> dict[str, list[float]]:
+def ceiling(shape: Shape, counts: list[int], repeats: int) -> dict[str, list[float]]:
     """Per repeat, 100 * dense GEMM time / expert GEMM time, for the forward and forward+backward."""
-    counts = expert_counts(shape)
     tokens, d, f = shape.tokens, shape.d_model, shape.d_hidden
     dense = Products([tokens], d, f * (shape.top_k + shape.shared), linear_layout=True)
     experts = Products(counts, d, f, linear_layout=False)
@@ -97,11 +87,9 @@ def ceiling(shape: Shape, repeats: int) -> dict[str, list[float]]:
     return ratios
 
 
-def whole_layer(shape: Shape, repeats: int) -> dict[str, dict[str, float]]:
-    """The benchmark's own measurement of the dense FFN and the segmented layer only."""
-    impls = [i for i in build_implementations(shape, peers=False) if i.name.startswith("dense") or "segmented" in i.name]
-    x, grad = benchmark_inputs(shape, 0)
-    return time_against_dense(impls, x, grad, repeats)[impls[1].name]
+def dense_and_segmented(shape: Shape) -> list[Implementation]:
+    """The benchmark's dense FFN and segmented layer (its weights and seeds)."""
+    return [i for i in build_implementations(shape, peers=False) if i.name.startswith("dense") or "segmented" in i.name]
 
 
 def main() -> None:
@@ -113,8 +101,12 @@ def main() -> None:
     for shape in SHAPES:
         if shape.tokens < 1024:
             continue
-        ratios = ceiling(shape, args.repeats)
-        layer = whole_layer(shape, args.repeats)
+        impls = dense_and_segmented(shape)
+        x, grad = benchmark_inputs(shape, 0)
+        with torch.no_grad():  # per-expert token counts of the routing the benchmark times
+            counts = impls[1].module.route(x).expert_counts.tolist()
+        ratios = ceiling(shape, counts, args.repeats)
+        layer = time_against_dense(impls, x, grad, args.repeats)[impls[1].name]
         gemms, whole = [], []
         for phase, values in ratios.items():
             q1, median, q3 = _quartiles(values)
