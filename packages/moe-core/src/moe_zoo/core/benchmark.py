@@ -143,7 +143,10 @@ def _batched_mm_bytes(shape: Shape) -> int:
     return shape.tokens * shape.top_k * 3 * shape.d_model * shape.d_hidden * 4
 
 
-def build_implementations(shape: Shape, seed: int = 0, peers: bool = True) -> list[Implementation]:
+def build_implementations(shape: Shape, seed: int = 0, peers: bool = True,
+                          deepspeed: bool = True) -> list[Implementation]:
+    """The dense FFN (first), moe-core's CPU backends and, with ``peers``, HF's blocks and (with
+    ``deepspeed``) DeepSpeed's MoE, all with the eager layer's weights."""
     reference = _ours(shape, "eager", seed)
     torch.manual_seed(seed + 1)
     dense = FeedForward(shape.d_model, shape.d_hidden * (shape.top_k + shape.shared))
@@ -159,15 +162,20 @@ def build_implementations(shape: Shape, seed: int = 0, peers: bool = True) -> li
                 continue  # gathers a weight copy per (token, slot): reported as n/a
             block = _hf_block(shape, reference, implementation)
             impls.append(Implementation(f"{peer_name} {implementation}", block, lambda x, m=block: m(x[None])[0]))
-        deepspeed = _deepspeed_moe(shape, reference)
-        if deepspeed is not None:
-            impls.append(Implementation("DeepSpeed MoE (top-2, no drop)", deepspeed, lambda x, m=deepspeed: m(x[None])[0][0]))
+        ds_layer = _deepspeed_moe(shape, reference) if deepspeed else None
+        if ds_layer is not None:
+            impls.append(Implementation("DeepSpeed MoE (top-2, no drop)", ds_layer, lambda x, m=ds_layer: m(x[None])[0][0]))
     return impls
 
 
 def _time(fn: Callable[[], object]) -> float:
+    """Wall seconds of ``fn()``; where CUDA is in use, queued kernels are waited for before and after."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
     start = time.perf_counter()
     fn()
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
