@@ -35,10 +35,16 @@ def test_scores_at_t_do_not_move_when_later_prices_change(panel):
     assert not np.allclose(a[days[61]:].to_numpy(), b[days[61]:].to_numpy())
 
 
-def test_cli_predict_with_shipped_weights(capsys):
-    assert main(["-q", "finance", "predict", "--top", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "top 3 of" in out and "2010-08-20" in out
+def test_cli_predict_with_shipped_weights_ranks_the_api_scores(tmp_path, sp500, capsys):
+    out_csv = tmp_path / "scores.csv"
+    assert main(["-q", "finance", "predict", "--top", "3", "--out", str(out_csv)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    written = pd.read_csv(out_csv, parse_dates=["datetime"]).set_index(["datetime", "instrument"])["score"]
+    expected = predict("miga-conv", sp500, start="2010-08-20", end="2010-08-20")
+    pd.testing.assert_series_equal(written, expected, check_exact=False, rtol=1e-6)
+    best = expected.droplevel("datetime").sort_values(ascending=False).head(3)
+    assert [line.split()[0] for line in printed[-3:]] == list(best.index)
+    assert [float(line.split()[1]) for line in printed[-3:]] == pytest.approx(best.to_numpy(), abs=5e-5)
 
 
 def test_cli_train_then_predict_on_a_csv(tmp_path, panel_factory, capsys):

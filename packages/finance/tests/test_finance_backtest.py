@@ -104,3 +104,31 @@ def test_risk_analysis_by_hand():
     assert out["information_ratio"] == pytest.approx(0.0025 / r.std(ddof=1) * 252**0.5)
     # cumulative 0.01, -0.01, 0.02, 0.01: worst fall from a running peak is 0.01 -> -0.01
     assert out["max_drawdown"] == pytest.approx(-0.02)
+
+
+def test_price_limits_block_buying_at_limit_up_and_selling_at_limit_down():
+    days = pd.bdate_range("2020-01-06", periods=4)
+    close = pd.DataFrame({"A": [10.0, 11.0, 11.0, 11.0], "B": [20.0, 20.0, 20.0, 18.0], "C": [5.0] * 4}, index=days)
+    scores = pd.Series({(days[0], "A"): 3.0, (days[0], "B"): 2.0, (days[0], "C"): 1.0,
+                        (days[1], "B"): 3.0, (days[1], "A"): 2.0, (days[1], "C"): 1.0,
+                        (days[2], "C"): 3.0, (days[2], "B"): 2.0, (days[2], "A"): 1.0}).rename_axis(["datetime", "instrument"])
+    base = {"topk": 1, "n_drop": 1, "min_cost": 0.0, "account": 1000.0, "risk_degree": 0.5}
+    free = backtest(scores, close, BacktestConfig(**base))
+    china = backtest(scores, close, BacktestConfig(**base, limit_threshold=0.095))
+    # day 1: A is up 10% (limit-up): bought without limits, not with them
+    assert free.daily["n_holdings"].tolist() == [1, 1, 1] and china.daily["n_holdings"].tolist() == [0, 1, 2]
+    # day 3: B is down 10% (limit-down): sold for C without limits; kept (and C bought) with them
+    assert list(free.holdings.index) == ["C"] and list(china.holdings.index) == ["B", "C"]
+
+
+def test_excess_return_over_an_index_and_238_days_a_year():
+    index = pd.Series([100.0, 101.0, 99.0, 99.0], index=DAYS)
+    scores = _scores({0: {"A": 3, "B": 2, "C": 1}, 1: {"B": 3, "A": 2, "C": 1}, 2: {"B": 3, "A": 2, "C": 1}})
+    config = BacktestConfig(topk=1, n_drop=1, min_cost=0.0, trading_days=238)
+    result = backtest(scores, CLOSE, config, benchmark=index)
+    np.testing.assert_allclose(result.daily["bench"].to_numpy(), [0.0, 99 / 101 - 1, 0.0])
+    excess = result.daily["return"] - result.daily["bench"] - result.daily["cost"]
+    np.testing.assert_allclose(result.daily["excess_return_with_cost"].to_numpy(), excess.to_numpy())
+    assert result.summary["annualized_return_with_cost"] == pytest.approx(excess.mean() * 238)
+    with pytest.raises(InputError, match="benchmark has no close on 2020-01-06"):
+        backtest(scores, CLOSE, config, benchmark=index.drop(DAYS[2]))

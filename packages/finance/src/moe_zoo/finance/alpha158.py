@@ -113,8 +113,12 @@ def _like(values: np.ndarray, x: Frame) -> Frame:
 
 
 def _move(fn, x: Frame, n: int, **kwargs) -> Frame:
-    """A bottleneck moving-window kernel down the rows of all columns at once (NaN skipped)."""
-    return _like(fn(_values(x), n, min_count=1, axis=0, **kwargs), x)
+    """A bottleneck moving-window kernel down the rows of all columns at once (NaN skipped).
+
+    With ``min_count=1`` a window longer than the data holds the same rows as one of the data's
+    length, so short panels (fewer days than the window) get Qlib's partial windows.
+    """
+    return _like(fn(_values(x), min(n, len(x)), min_count=1, axis=0, **kwargs), x)
 
 
 def mean(x: Frame, n: int) -> Frame:
@@ -166,6 +170,7 @@ def rank(x: Frame, n: int) -> Frame:
 
     From bottleneck's ``move_rank`` ``r in [-1, 1]`` over ``c`` values: ``(((r + 1) / 2) (c - 1) + 1) / c``.
     """
+    n = min(n, len(x))                         # a longer window holds the same rows (see _move)
     r = bn.move_rank(_values(x), n, min_count=1, axis=0)
     count = bn.move_sum(np.isfinite(_values(x)).astype(np.float64), n, min_count=1, axis=0)
     return _like(((r + 1) / 2 * (count - 1) + 1) / count, x)
@@ -213,7 +218,7 @@ def _arg_extreme(x: Frame, n: int, largest: bool) -> Frame:
     windows = _windows(x.fillna(fill), n, fill)                  # [T, N, n] view, no copy
     pos = windows.argmax(-1) if largest else windows.argmin(-1)   # first occurrence, as np.argmax
     offset = np.maximum(n - 1 - np.arange(len(x)), 0)[:, None]
-    seen = bn.move_max(x.notna().to_numpy(dtype=np.float64), n, min_count=1, axis=0) > 0
+    seen = bn.move_max(x.notna().to_numpy(dtype=np.float64), min(n, len(x)), min_count=1, axis=0) > 0
     return _like(np.where(seen, pos - offset + 1.0, np.nan), x)
 
 

@@ -14,8 +14,15 @@ then each buy gets ``cash * risk_degree / |buy|``; costs ``max(value * rate, min
 ``open_cost`` on buys and ``close_cost`` on sells. A stock without a close on ``t`` cannot be
 traded that day (held positions keep their last price). Daily report (Qlib ``PortfolioMetrics``):
 ``return = (V_t - V_{t-1} + cost_t) / V_{t-1}`` (before costs), ``cost = cost_t / V_{t-1}``,
-``bench`` = mean close-to-close return of the scored universe, excess with and without cost.
-The first row is the first trade (return and bench 0: both enter at that close).
+``bench`` = mean close-to-close return of the scored universe, or of an index when one is given
+(Qlib's ``benchmark="SH000300"``), excess with and without cost. The first row is the first trade
+(return and bench 0: both enter at that close).
+
+Price limits (China, Qlib's ``limit_threshold=0.095``): with ``change_t = close_t / close_{t-1} - 1``
+a stock at ``change_t >= threshold`` (limit-up) cannot be bought on ``t`` and one at
+``change_t <= -threshold`` (limit-down) cannot be sold; the order is skipped as for a suspended
+stock. This is Qlib's rule with ``forbid_all_trade_at_limit=False``; Qlib's default (``True``)
+also forbids selling at limit-up and buying at limit-down.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from moe_zoo.finance.panel import to_wide
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """Qlib's benchmark defaults for the US: ``topk=50, n_drop=5`` on CSI300; we scale topk (30 for
-    ~500 stocks), costs 5 bp to open and 15 bp to close, ``min_cost`` 5 on a 1e8 account."""
+    """Qlib's benchmark defaults: ``topk=50, n_drop=5`` on CSI300 (we scale topk: 30 for ~500
+    stocks), costs 5 bp to open and 15 bp to close, ``min_cost`` 5 on a 1e8 account; no price
+    limit and 252 days a year unless set (Qlib's China setting: ``limit_threshold=0.095``, 238)."""
 
     topk: int = 30
     n_drop: int = 5
@@ -42,12 +50,18 @@ class BacktestConfig:
     min_cost: float = 5.0
     account: float = 1e8
     risk_degree: float = 0.95
+    limit_threshold: float | None = None
+    trading_days: int = TRADING_DAYS
 
     def __post_init__(self) -> None:
         if self.topk < 1 or not 0 <= self.n_drop <= self.topk:
             raise InputError(f"backtest: need topk >= 1 and 0 <= n_drop <= topk, got {self.topk}, {self.n_drop}")
         if min(self.open_cost, self.close_cost, self.min_cost) < 0 or not 0 < self.risk_degree <= 1:
             raise InputError("backtest: costs must be >= 0 and 0 < risk_degree <= 1")
+        if self.limit_threshold is not None and not 0 < self.limit_threshold < 1:
+            raise InputError(f"backtest: limit_threshold must be in (0, 1) or None, got {self.limit_threshold}")
+        if self.trading_days < 1:
+            raise InputError(f"backtest: trading_days must be >= 1, got {self.trading_days}")
 
 
 @dataclass
@@ -80,6 +94,20 @@ def _close_frame(prices: pd.DataFrame | pd.Series) -> pd.DataFrame:
     raise InputError("prices must be a panel (with close), a close Series or a wide [dates x instruments] frame")
 
 
+def _index_returns(benchmark: pd.Series, days: pd.DatetimeIndex, first: int, last: int) -> np.ndarray:
+    """The index's close-to-close return on each calendar day (checked for the trade days)."""
+    if not isinstance(benchmark, pd.Series):
+        raise InputError(f"backtest: benchmark must be a Series of index closes by date, got {type(benchmark).__name__}")
+    level = benchmark.reindex(days).to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.r_[np.nan, level[1:] / level[:-1] - 1]
+    missing = ~np.isfinite(returns[first + 1:last + 1])
+    if missing.any():
+        day = days[first + 1 + int(np.flatnonzero(missing)[0])]
+        raise InputError(f"backtest: the benchmark has no close on {day:%Y-%m-%d} or the day before")
+    return returns
+
+
 def _order(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """``ids`` sorted by ``values`` descending (NaN last, ties by position): pandas' sort_values."""
     key = np.where(np.isnan(values), -np.inf, values)
@@ -87,11 +115,13 @@ def _order(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def backtest(scores: pd.Series, prices: pd.DataFrame | pd.Series, config: BacktestConfig | None = None,
-             **overrides: float) -> BacktestResult:
+             *, benchmark: pd.Series | None = None, **overrides: float) -> BacktestResult:
     """Run TopK-Dropout on ``scores`` (Series indexed by ``(datetime, instrument)``).
 
     ``prices``: a panel, a close Series, or wide closes ``[dates x instruments]``; its calendar must
-    cover the day after each score date. ``overrides`` set :class:`BacktestConfig` fields.
+    cover the day after each score date. ``benchmark``: an index's closes by date (every trade day
+    and the day before it); the excess return is then taken over the index instead of the
+    equal-weight universe. ``overrides`` set :class:`BacktestConfig` fields.
     """
     config = config or BacktestConfig()
     if overrides:
@@ -111,6 +141,11 @@ def backtest(scores: pd.Series, prices: pd.DataFrame | pd.Series, config: Backte
         raise InputError("backtest: the price calendar has no day after the first score date")
     price = close.to_numpy(float)
     held_price = close.ffill().to_numpy(float)
+    index_return = _index_returns(benchmark, days, first, last) if benchmark is not None else None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = price / np.vstack([np.full((1, price.shape[1]), np.nan), price[:-1]]) - 1
+    limit = config.limit_threshold if config.limit_threshold is not None else np.inf
+    no_buy, no_sell = change >= limit, change <= -limit          # NaN change: no limit
     sig = signal.reindex(days).to_numpy(float)
     scored = np.isfinite(sig).any(0)
     ids = np.arange(close.shape[1])
@@ -131,14 +166,14 @@ def backtest(scores: pd.Series, prices: pd.DataFrame | pd.Series, config: Backte
             sell = [i for i in last_ if i in worst]
             buy = today[: len(sell) + config.topk - len(last_)]
             for i in sell:
-                if tradable[i]:
+                if tradable[i] and not no_sell[t, i]:
                     value = amount[i] * price[t, i]
                     fee = max(value * config.close_cost, config.min_cost)
                     cash += value - fee
                     cost, traded, amount[i] = cost + fee, traded + value, 0.0
             budget = cash * config.risk_degree / len(buy) if len(buy) else 0.0
             for i in buy:
-                if tradable[i] and budget > 0:
+                if tradable[i] and not no_buy[t, i] and budget > 0:
                     value = min(budget, cash / (1 + config.open_cost))
                     fee = max(value * config.open_cost, config.min_cost)
                     amount[i] = value / price[t, i]
@@ -147,7 +182,10 @@ def backtest(scores: pd.Series, prices: pd.DataFrame | pd.Series, config: Backte
         value_now = cash + np.nansum(amount * held_price[t])
         members = np.isfinite(s) if np.isfinite(s).any() else scored
         universe = members & np.isfinite(price[t]) & np.isfinite(price[t - 1])
-        bench = float(np.mean(price[t, universe] / price[t - 1, universe] - 1)) if universe.any() and rows else 0.0
+        if index_return is not None:
+            bench = float(index_return[t]) if rows else 0.0
+        else:
+            bench = float(np.mean(price[t, universe] / price[t - 1, universe] - 1)) if universe.any() and rows else 0.0
         rows.append({"datetime": days[t], "return": (value_now - value_prev + cost) / value_prev,
                      "cost": cost / value_prev, "bench": bench, "turnover": traded / value_prev,
                      "value": value_now, "n_holdings": int((amount > 0).sum())})
@@ -155,9 +193,10 @@ def backtest(scores: pd.Series, prices: pd.DataFrame | pd.Series, config: Backte
     daily = pd.DataFrame(rows).set_index("datetime")
     daily["excess_return_without_cost"] = daily["return"] - daily["bench"]
     daily["excess_return_with_cost"] = daily["return"] - daily["bench"] - daily["cost"]
-    summary = {f"{k}_with_cost": v for k, v in risk_analysis(daily["excess_return_with_cost"], TRADING_DAYS).items()}
-    summary |= {f"{k}_without_cost": v for k, v in risk_analysis(daily["excess_return_without_cost"],
-                                                                   TRADING_DAYS).items()}
+    summary = {f"{k}_with_cost": v
+               for k, v in risk_analysis(daily["excess_return_with_cost"], config.trading_days).items()}
+    summary |= {f"{k}_without_cost": v
+                for k, v in risk_analysis(daily["excess_return_without_cost"], config.trading_days).items()}
     summary["turnover"] = float(daily["turnover"].mean())
     holdings = pd.Series(amount, index=close.columns)
     return BacktestResult(daily, summary, config, holdings[holdings > 0])

@@ -12,9 +12,15 @@ on the valid IC with patience 3):
   (75 factors) x 20 days, 60% train / 10% valid / the rest test, 32 days per step (20 stocks a day),
   TopK-Dropout top 5 / drop 1.
 
+With ``--data <qlib_dir> --preset csi300`` (or ``csi500``) the same models run Qlib's China
+benchmark protocol on a Qlib provider directory instead (:mod:`moe_zoo.finance.qlib_preset`: Qlib's
+date segments, train-fitted normalisation, price limits, excess over the index, 238 days a year);
+its report goes to ``--out`` (default ``./finance-bench-<preset>``).
+
 Every run ``(experiment, model, seed)`` is one task, run in worker processes (one torch thread
-each) and stored in ``benchmarks/results/<experiment>/<model>-s<seed>.json``; an interrupted
-benchmark resumes, and a stored run whose protocol differs is run again.
+each; in this process with ``--jobs 1``) and stored in
+``<out>/benchmarks/results/<experiment>/<model>-s<seed>.json``; an interrupted benchmark resumes,
+and a stored run whose protocol differs is run again.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,12 +51,14 @@ from moe_zoo.core.reporting import (
     write_text_atomic,
 )
 from moe_zoo.finance.backtest import BacktestConfig, backtest
+from moe_zoo.finance.cli import at_least
 from moe_zoo.finance.data import load_sp20_long, load_sp500_2009
-from moe_zoo.finance.dataset import DataConfig, FeaturePanel, build_feature_panel
+from moe_zoo.finance.dataset import DataConfig, FeaturePanel, Split, build_feature_panel
 from moe_zoo.finance.gbdt import fit_lightgbm, lightgbm_available
 from moe_zoo.finance.metrics import signal_metrics
 from moe_zoo.finance.plots import plot_cumulative_excess
 from moe_zoo.finance.predict import score_days
+from moe_zoo.finance.qlib_preset import PRESETS, QlibPreset, load_market, preset
 from moe_zoo.finance.train import TrainConfig, default_split, fit
 
 _log = get_logger(__name__)
@@ -75,11 +83,42 @@ class Experiment:
     topk: int
     n_drop: int
     last_days: int | None = None         # keep only the latest days of the panel
+    source: str | None = None            # a Qlib provider directory (presets); None: built-in data
+    preset: str | None = None            # the Qlib preset's name (market, index, split, limits)
 
     def protocol(self) -> dict:
         """What a stored run must match to be reused."""
         return {"feature_set": self.feature_set, "train": self.train.to_dict(), "topk": self.topk,
-                "n_drop": self.n_drop, "last_days": self.last_days}
+                "n_drop": self.n_drop, "last_days": self.last_days, "source": self.source, "preset": self.preset}
+
+    @property
+    def market(self) -> QlibPreset | None:
+        return preset(self.preset) if self.preset else None
+
+    def backtest_config(self) -> BacktestConfig:
+        market = self.market
+        if market is None:
+            return BacktestConfig(topk=self.topk, n_drop=self.n_drop)
+        return BacktestConfig(topk=self.topk, n_drop=self.n_drop, limit_threshold=market.limit_threshold,
+                              trading_days=market.trading_days)
+
+    def describe(self) -> str:
+        """The backtest protocol in words, for the report."""
+        market = self.market
+        against = (f"the index {market.benchmark}, China's price limit ±{market.limit_threshold:.1%} (no buying at "
+                   f"limit-up, no selling at limit-down), annualised x{market.trading_days}; features normalised with "
+                   f"the train segment's statistics (Qlib's RobustZScoreNorm)" if market else
+                   "the equal-weight universe (Qlib-style additive annualisation x252)")
+        return (f"TopK-Dropout top {self.topk} / drop {self.n_drop}, costs 5 bp open / 15 bp close, excess over "
+                f"{against}.")
+
+
+def preset_experiment(name: str, source: str, quick: bool) -> Experiment:
+    """Qlib's China benchmark protocol on the Qlib provider directory ``source``."""
+    market = preset(name)
+    train = TrainConfig(epochs=2, patience=2) if quick else TrainConfig()
+    return Experiment(name, f"{name.upper()} (Qlib data at {source}), Alpha158", "alpha158", train, market.topk,
+                      market.n_drop, source=str(source), preset=name)
 
 
 def experiments(quick: bool) -> list[Experiment]:
@@ -93,19 +132,25 @@ def experiments(quick: bool) -> list[Experiment]:
 
 
 @lru_cache(maxsize=2)
-def feature_panel(name: str, feature_set: str, last_days: int | None) -> FeaturePanel:
-    """The experiment's features, computed once per worker process."""
-    panel = load_sp500_2009() if name == "sp500" else load_sp20_long()
-    if last_days:
-        days = panel.index.get_level_values("datetime").unique().sort_values()[-last_days:]
+def experiment_data(exp: Experiment) -> tuple[FeaturePanel, Split, pd.Series | None]:
+    """The experiment's features, split and index closes (presets only), once per worker process."""
+    market = exp.market
+    if market is not None:
+        panel, index = load_market(exp.source, market)
+        fp = build_feature_panel(panel, DataConfig(feature_set=exp.feature_set, norm="fit"),
+                                 fit_period=market.split.train)
+        return fp, market.split, index
+    panel = load_sp500_2009() if exp.name == "sp500" else load_sp20_long()
+    if exp.last_days:
+        days = panel.index.get_level_values("datetime").unique().sort_values()[-exp.last_days:]
         panel = panel[panel.index.get_level_values("datetime") >= days[0]]
-    return build_feature_panel(panel, DataConfig(feature_set=feature_set))
+    fp = build_feature_panel(panel, DataConfig(feature_set=exp.feature_set))
+    return fp, default_split(fp.dates), None
 
 
 def run_one(exp: Experiment, name: str, seed: int) -> dict:
     """Train ``name`` with ``seed`` on ``exp``'s split; test-period signal metrics and backtest."""
-    fp = feature_panel(exp.name, exp.feature_set, exp.last_days)
-    split = default_split(fp.dates)
+    fp, split, index = experiment_data(exp)
     test_days = fp.date_index(split.dates("test", fp.dates))
     wall, cpu = time.perf_counter(), time.process_time()
     if name == "lightgbm":
@@ -113,14 +158,14 @@ def run_one(exp: Experiment, name: str, seed: int) -> dict:
         scores, epochs, best_epoch = model.score(fp, test_days), None, None
     else:
         seed_everything(seed)
-        net = create_model(name, data=DataConfig(feature_set=exp.feature_set).to_dict())
+        net = create_model(name, data=fp.config.to_dict())
         result = fit(net, fp, split, exp.train, seed=seed, device="cpu")
         scores, epochs, best_epoch = score_days(result.model, fp, test_days), len(result.history), result.best_epoch
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     score_series = fp.frame(scores, "score", test_days).dropna()
     signal = signal_metrics(score_series, fp.frame(fp.label[test_days], "label", test_days))
     close = pd.DataFrame(fp.close, index=fp.dates, columns=fp.instruments)
-    bt = backtest(score_series, close, BacktestConfig(topk=exp.topk, n_drop=exp.n_drop))
+    bt = backtest(score_series, close, exp.backtest_config(), benchmark=index)
     curve = bt.cumulative_excess()
     return {"model": name, "seed": seed, "protocol": exp.protocol(), **signal.as_dict(), **bt.summary,
             "train_seconds": wall, "train_cpu_seconds": cpu, "epochs": epochs, "best_epoch": best_epoch,
@@ -154,6 +199,10 @@ def run_tasks(plan: Sequence[tuple[Experiment, str, int]], root: Path, jobs: int
     todo.sort(key=lambda t: (COST_ORDER.index(t[1]) if t[1] in COST_ORDER else len(COST_ORDER), t[0].name, t[2]))
     _log.info("%d of %d runs to do, %d worker(s)", len(todo), len(plan), jobs)
     if not todo:
+        return
+    if jobs == 1:                              # in this process (no worker start-up)
+        for exp, name, seed in tqdm(todo, desc="finance benchmark runs"):
+            _task(exp, name, seed, str(_result_path(root, exp, name, seed)))
         return
     bar = tqdm(total=len(todo), desc="finance benchmark runs")
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init) as pool:
@@ -296,22 +345,32 @@ def write_readme_summary(readme: Path, summary: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 2 epochs, small data")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--experiments", nargs="*", default=["sp500", "sp20"])
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="worker processes, one torch thread each (default: 2)")
+    parser.add_argument("--seeds", type=at_least(1), default=5, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--experiments", nargs="+", default=["sp500", "sp20"], choices=("sp500", "sp20"))
+    parser.add_argument("--data", default=None, help="a Qlib provider directory (with --preset)")
+    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                        help="Qlib's China benchmark protocol on --data (instead of the built-in experiments)")
+    parser.add_argument("--epochs", type=at_least(1), default=None, help="override the epoch budget (and patience)")
+    parser.add_argument("--jobs", type=at_least(1), default=min(2, os.cpu_count() or 1),
+                        help="worker processes, one torch thread each (default: 2; 1 runs in this process)")
     parser.add_argument("--fresh", action="store_true", help="ignore stored results")
-    parser.add_argument("--out", default=str(PACKAGE_ROOT))
+    parser.add_argument("--out", default=None, help="report folder (default: the package; presets: ./finance-bench-<preset>)")
     args = parser.parse_args(argv)
+    if bool(args.data) != bool(args.preset):
+        parser.error("--data and --preset go together (the built-in experiments need neither)")
     setup_logging("INFO")
     seeds = list(range(2 if args.quick else args.seeds))
     models = [m for m in args.models if m != "lightgbm" or lightgbm_available()]
     if len(models) < len(args.models):
         _log.warning("lightgbm is not installed (pip install 'moe-zoo-finance[lightgbm]'); skipping it")
-    out = Path(args.out)
+    out = Path(args.out or (Path.cwd() / f"finance-bench-{args.preset}" if args.preset else PACKAGE_ROOT))
     base = out / "benchmarks" / ("quick" if args.quick else "")
-    exps = [e for e in experiments(args.quick) if e.name in args.experiments]
+    exps = ([preset_experiment(args.preset, str(Path(args.data).expanduser().resolve()), args.quick)] if args.preset
+            else [e for e in experiments(args.quick) if e.name in args.experiments])
+    if args.epochs:
+        exps = [replace(e, train=replace(e.train, epochs=args.epochs, patience=min(e.train.patience, args.epochs)))
+                for e in exps]
     plan = [(exp, name, seed) for exp in exps for name in models for seed in seeds]
     if args.fresh:
         for exp, name, seed in plan:
@@ -325,20 +384,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         figure = plot_cumulative_excess(_curves(runs, models), base / "figures" / f"{exp.name}_excess.png",
                                         f"{exp.title}: test {split['test'][0]}..{split['test'][1]}")
         body = (f"Split: train {split['train'][0]}..{split['train'][1]}, valid {split['valid'][0]}..{split['valid'][1]}, "
-                f"test {split['test'][0]}..{split['test'][1]} ({runs[0]['days']} test days). TopK-Dropout top "
-                f"{exp.topk} / drop {exp.n_drop}, costs 5 bp open / 15 bp close, excess over the equal-weight universe "
-                f"(Qlib-style additive annualisation x252). Features: `{exp.feature_set}` x 20 days. Training: "
+                f"test {split['test'][0]}..{split['test'][1]} ({runs[0]['days']} test days). {exp.describe()} "
+                f"Features: `{exp.feature_set}` x 20 days. Training: "
                 f"`{exp.train.to_json(indent=None)}`.\n\n{_verdict(runs, models)}\n\n"
                 f"{markdown_table(HEADERS, _rows(runs, models))}\n\n"
                 f"![cumulative excess return]({figure.relative_to(out).as_posix()})")
         sections.append((exp.title, body))
         done.append((exp.title, runs, exp))
     speed: dict = {}
-    if not args.quick and "sp500" in args.experiments:
+    if not args.quick and any(e.name == "sp500" for e in exps):
         table, speed = speed_section(models, next(runs for _, runs, e in done if e.name == "sp500"))
         sections.append(("Speed", f"Wall-clock times on the shared machine (other jobs were running: upper "
                                   f"bounds).\n\n{table}"))
-    command = "python packages/finance/benchmarks/run.py" + (" --quick" if args.quick else "")
+    command = "python packages/finance/benchmarks/run.py" + (" --quick" if args.quick else "") + (
+        f" --data {args.data} --preset {args.preset}" if args.preset else "")
     notes = (f"Every neural model: same features, split, CSRankNorm target, -IC loss, Adam 1e-3, at most "
              f"{exps[0].train.epochs} epochs with early stopping on the valid period's IC (patience "
              f"{exps[0].train.patience}, best epoch kept); LightGBM: Qlib's Alpha158 parameters, early stopping on "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -28,11 +29,45 @@ def load_data(spec: str, market: str = "all") -> pd.DataFrame:
     raise InputError(f"--data: {spec!r} is not 'sp500', 'sp20', a CSV file or a Qlib data directory")
 
 
+# Argument types: every numeric option is checked where it enters (argparse prints the error).
+def at_least(minimum: int):
+    """An argparse type for integers ``>= minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type for finite numbers ``> 0``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def day(text: str) -> str:
+    """An argparse type for a calendar date, returned as ``YYYY-MM-DD``."""
+    try:
+        return f"{pd.Timestamp(text):%Y-%m-%d}"
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"expected a date like 2017-01-31, got {text!r}") from None
+
+
 def _add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="sp500", help="sp500 (built-in 2009-10) | sp20 (1990-2022) | CSV | Qlib dir")
     parser.add_argument("--market", default="all", help="Qlib instruments file name (with a Qlib dir)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=at_least(1), default=None,
                         help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)")
 
 
@@ -40,26 +75,40 @@ def _threads(n: int | None) -> None:
     if n is not None:
         import torch
 
-        if n < 1:
-            raise InputError(f"--threads must be >= 1, got {n}")
         torch.set_num_threads(n)
+
+
+def _report_quarantine(rows: list[dict]) -> None:
+    if rows:
+        shown = "; ".join(f"{r['datetime']} {r['instrument']}: {r['reason']}" for r in rows[:3])
+        print(f"quarantined {len(rows)} price row(s) with bad numbers (not used): {shown}"
+              + (" ..." if len(rows) > 3 else ""))
 
 
 def _train(args: argparse.Namespace) -> int:
     from moe_zoo.core import create_model, seed_everything
-    from moe_zoo.finance.dataset import DataConfig
-    from moe_zoo.finance.train import TrainConfig, train
+    from moe_zoo.finance.dataset import DataConfig, Split, build_feature_panel
+    from moe_zoo.finance.panel import calendar
+    from moe_zoo.finance.train import TrainConfig, default_split, train
 
     _threads(args.threads)
-    panel = load_data(args.data, args.market)
-    feature_set = args.features or ("alpha158-close" if set(panel.columns) == {"close"} else "alpha158")
-    seed_everything(args.seed)                 # initial weights, as the benchmark's runs
-    model = create_model(args.model, data=DataConfig(feature_set=feature_set, step_len=args.step_len).to_dict())
     config = TrainConfig(epochs=args.epochs, lr=args.lr, days_per_batch=args.days_per_batch, patience=args.patience,
                          loss=args.loss)
-    result = train(model, panel, config=config, seed=args.seed, device=args.device, save_to=args.out,
-                   state_path=args.resume, data_name=DATA_NAMES.get(args.data, args.data),
-                   metadata={"data_spec": args.data})
+    panel = load_data(args.data, args.market)
+    feature_set = args.features or ("alpha158-close" if set(panel.columns) == {"close"} else "alpha158")
+    ranges = (args.train, args.valid, args.test)
+    if any(ranges) and not all(ranges):
+        raise InputError("--train, --valid and --test go together (each START END)")
+    split = Split(*map(tuple, ranges)) if all(ranges) else default_split(calendar(panel))
+    # norm "fit": statistics of the train segment, stored in the model's config
+    fp = build_feature_panel(panel, DataConfig(feature_set=feature_set, step_len=args.step_len, norm=args.norm),
+                             fit_period=split.train if args.norm == "fit" else None)
+    seed_everything(args.seed)                 # initial weights, as the benchmark's runs
+    model = create_model(args.model, data=fp.config.to_dict())
+    result = train(model, fp, split, config=config, seed=args.seed, device=args.device, save_to=args.out,
+                   state_path=args.resume, force_restart=args.force_restart,
+                   data_name=DATA_NAMES.get(args.data, args.data), metadata={"data_spec": args.data})
+    _report_quarantine(result.extra["quarantined"])
     fit = result.fit
     print(f"{args.model}: {len(fit.history)} epochs in {fit.seconds:.0f} s, best valid IC {fit.best_valid_ic:+.4f} "
           f"at epoch {fit.best_epoch}")
@@ -87,9 +136,12 @@ def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.finance.train import evaluate
 
     _threads(args.threads)
-    period = (args.start, args.end) if args.start and args.end else None
-    bt = BacktestConfig(topk=args.topk, n_drop=args.n_drop) if args.topk else None
+    if bool(args.start) != bool(args.end):
+        raise InputError("--start and --end go together")
+    period = (args.start, args.end) if args.start else None
+    bt = BacktestConfig(topk=args.topk, n_drop=args.n_drop) if args.topk is not None else None
     evaluation = evaluate(args.model, load_data(args.data, args.market), period, backtest_config=bt, device=args.device)
+    _report_quarantine(evaluation.quarantined)
     _print_evaluation(evaluation)
     if args.plot:
         curve = evaluation.backtest.cumulative_excess()
@@ -102,9 +154,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     _threads(args.threads)
     panel = load_data(args.data, args.market)
-    day = args.date or f"{panel.index.get_level_values('datetime').max():%Y-%m-%d}"
-    start = args.start or day
-    scores = predict(args.model, panel, start=start, end=args.end or day, device=args.device)
+    last = args.date or f"{panel.index.get_level_values('datetime').max():%Y-%m-%d}"
+    start = args.start or last
+    scores = predict(args.model, panel, start=start, end=args.end or last, device=args.device)
+    _report_quarantine(panel.attrs.get("quarantined", []))
     if args.out:
         scores.to_csv(args.out)
         print(f"wrote {len(scores)} scores to {args.out}")
@@ -118,7 +171,11 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from moe_zoo.finance.benchmark import main
 
-    return main((["--quick"] if args.quick else []) + (["--jobs", str(args.jobs)] if args.jobs else []))
+    argv = ["--quick"] if args.quick else []
+    for option in ("jobs", "data", "preset", "seeds", "epochs", "out"):
+        if getattr(args, option) is not None:
+            argv += [f"--{option}", str(getattr(args, option))]
+    return main(argv + (["--models", *args.models] if args.models else []))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -136,39 +193,55 @@ def configure(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--model", default="miga-conv", help="registry name (miga-conv, miga-gru, finance-gru, ...)")
     _add_data(train)
     train.add_argument("--features", default=None, help="alpha158 | alpha158-20 | alpha158-close (default by data)")
-    train.add_argument("--step-len", type=int, default=20, help="look-back days per sample")
+    train.add_argument("--step-len", type=at_least(1), default=20, help="look-back days per sample")
+    train.add_argument("--norm", default="day", choices=("day", "fit"),
+                       help="day: robust z-score per day (default); fit: Qlib's, statistics of the train years")
+    for segment in ("train", "valid", "test"):
+        train.add_argument(f"--{segment}", nargs=2, type=day, metavar=("START", "END"), default=None,
+                           help=f"{segment} dates, inclusive (all three or none: default split by trading days)")
     defaults = TrainConfig()
-    train.add_argument("--epochs", type=int, default=defaults.epochs, help="at most this many (early stopping)")
-    train.add_argument("--patience", type=int, default=defaults.patience, help="epochs without a better valid IC")
-    train.add_argument("--lr", type=float, default=defaults.lr)
-    train.add_argument("--loss", default=defaults.loss, help="ic (MIGA) | mse")
-    train.add_argument("--days-per-batch", type=int, default=defaults.days_per_batch)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=at_least(1), default=defaults.epochs, help="at most this many (early stopping)")
+    train.add_argument("--patience", type=at_least(1), default=defaults.patience,
+                       help="epochs without a better valid IC")
+    train.add_argument("--lr", type=positive_float, default=defaults.lr)
+    train.add_argument("--loss", default=defaults.loss, choices=("ic", "mse"), help="ic (MIGA) | mse")
+    train.add_argument("--days-per-batch", type=at_least(1), default=defaults.days_per_batch)
+    train.add_argument("--seed", type=at_least(0), default=0)
     train.add_argument("--out", default="miga-conv.safetensors", help="checkpoint to write")
     train.add_argument("--resume", default=None, help="training-state file: resume from it, update it each epoch")
+    train.add_argument("--force-restart", action="store_true",
+                       help="with --resume: discard a state written with other settings instead of refusing it")
     train.set_defaults(func=_train)
     ev = verbs.add_parser("eval", help="IC metrics and TopK-Dropout backtest on a date range")
     ev.add_argument("--model", default="miga-conv", help="registry name (shipped weights) or .safetensors path")
     _add_data(ev)
-    ev.add_argument("--start", default=None)
-    ev.add_argument("--end", default=None)
-    ev.add_argument("--topk", type=int, default=None, help="default: scaled to the universe (30 of ~500)")
-    ev.add_argument("--n-drop", type=int, default=5)
+    ev.add_argument("--start", type=day, default=None)
+    ev.add_argument("--end", type=day, default=None)
+    ev.add_argument("--topk", type=at_least(1), default=None, help="default: scaled to the universe (30 of ~500)")
+    ev.add_argument("--n-drop", type=at_least(0), default=5)
     ev.add_argument("--plot", default=None, help="write the cumulative excess-return plot (PNG)")
     ev.set_defaults(func=_eval)
     pr = verbs.add_parser("predict", help="score stocks for a day (or a range); print the best")
     pr.add_argument("--model", default="miga-conv")
     _add_data(pr)
-    pr.add_argument("--date", default=None, help="day to rank (default: the last day of the data)")
-    pr.add_argument("--start", default=None)
-    pr.add_argument("--end", default=None)
-    pr.add_argument("--top", type=int, default=10)
+    pr.add_argument("--date", type=day, default=None, help="day to rank (default: the last day of the data)")
+    pr.add_argument("--start", type=day, default=None)
+    pr.add_argument("--end", type=day, default=None)
+    pr.add_argument("--top", type=at_least(1), default=10)
     pr.add_argument("--out", default=None, help="write all scores as CSV (datetime, instrument, score)")
     pr.set_defaults(func=_predict)
     bench = verbs.add_parser("bench", help="MIGA vs baselines over seeds; writes BENCHMARKS.md and plots")
     bench.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 2 epochs, small data")
-    bench.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2 or the core count)")
+    bench.add_argument("--jobs", type=at_least(1), default=None,
+                       help="worker processes (default: 2 or the core count; 1 runs in this process)")
+    bench.add_argument("--data", default=None, help="Qlib provider directory, with --preset")
+    bench.add_argument("--preset", default=None, choices=("csi300", "csi500"),
+                       help="Qlib's China benchmark protocol (splits, index, price limits, 238 days) on --data")
+    bench.add_argument("--models", nargs="+", default=None, help="default: MIGA-Conv and every baseline")
+    bench.add_argument("--seeds", type=at_least(1), default=None, help="number of seeds (default 5)")
+    bench.add_argument("--epochs", type=at_least(1), default=None, help="override the epoch budget")
+    bench.add_argument("--out", default=None, help="report folder (presets: ./finance-bench-<preset>)")
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="shipped MIGA-Conv on the built-in S&P 500 test months")
-    demo.add_argument("--top", type=int, default=10)
+    demo.add_argument("--top", type=at_least(1), default=10)
     demo.set_defaults(func=_demo)

