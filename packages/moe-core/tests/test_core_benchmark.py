@@ -35,9 +35,20 @@ def test_measure_reports_each_backend_against_dense_with_its_spread():
         assert t["max_abs_diff"] == pytest.approx(0.0, abs=1e-5)
         for phase in ("fwd", "fwd+bwd"):
             assert 0 < t[f"{phase} % q1"] <= t[f"{phase} %"] <= t[f"{phase} % q3"]
-            assert t[f"{phase} faults"] >= 0
     table = _table(shape, result)
     assert "| dense SwiGLU (same active FLOPs) |" in table and "100% (100–100)" in table
+
+
+def test_summary_takes_medians_of_times_and_fault_counts():
+    """Seconds, faults and % of dense are the medians of the repeats; the quartiles bracket the %."""
+    samples = {"dense": {"fwd": [2.0, 2.0, 2.0], "fwd %": [100.0] * 3, "fwd faults": [0, 0, 0],
+                         "fwd+bwd": [4.0, 4.0, 4.0], "fwd+bwd %": [100.0] * 3, "fwd+bwd faults": [0, 0, 0]},
+               "moe": {"fwd": [1.0, 4.0, 2.0], "fwd %": [200.0, 50.0, 100.0], "fwd faults": [9, 1, 5],
+                       "fwd+bwd": [8.0, 2.0, 4.0], "fwd+bwd %": [50.0, 200.0, 100.0], "fwd+bwd faults": [0, 7, 70]}}
+    moe = summarise_samples(samples)["moe"]
+    assert (moe["fwd"], moe["fwd faults"], moe["fwd %"]) == (2.0, 5, 100.0)
+    assert (moe["fwd+bwd"], moe["fwd+bwd faults"], moe["fwd+bwd %"]) == (4.0, 7, 100.0)
+    assert (moe["fwd % q1"], moe["fwd % q3"]) == (75.0, 150.0)
 
 
 def test_pooled_processes_concatenate_their_repeats():

@@ -99,7 +99,9 @@ def test_layer_backends_agree_with_capacity_dropping():
 
 def test_unknown_and_unavailable_backends_are_clear_errors(monkeypatch):
     with pytest.raises(InputError, match="unknown dispatch backend"):
-        MoELayer(MoEConfig(d_model=8, d_hidden=8, n_experts=2, backend="fast"))(torch.randn(3, 8))
+        MoEConfig(d_model=8, d_hidden=8, n_experts=2, backend="fast")
+    with pytest.raises(InputError, match="unknown dispatch backend"):
+        get_expert_ffn("fast")
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(InputError, match="triton needs a CUDA device"):
         MoELayer(MoEConfig(d_model=8, d_hidden=8, n_experts=2, backend="triton"))(torch.randn(3, 8))

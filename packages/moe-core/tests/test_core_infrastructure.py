@@ -28,6 +28,7 @@ from moe_zoo.core import (
     save_checkpoint,
     seed_everything,
 )
+from moe_zoo.core.atomic import TEMP_MARK
 from moe_zoo.core.training_state import load_training_state, save_training_state
 
 
@@ -86,7 +87,7 @@ def test_checkpoint_round_trip_is_bit_identical(tmp_path: Path):
     assert {"command", "git_revision", "created_utc", "versions"} <= set(meta)
     rebuilt = load_model(path)
     assert isinstance(rebuilt, TinyNet) and rebuilt.config == model.config
-    assert not list(tmp_path.glob(".*tmp"))  # the temp file was renamed away
+    assert not list(tmp_path.glob(f"*{TEMP_MARK}*"))  # the temp file was renamed away
 
 
 def test_checkpoint_keeps_tied_weights(tmp_path: Path):

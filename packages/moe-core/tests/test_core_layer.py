@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import moe_zoo.core.layer as layer_module
@@ -131,12 +132,69 @@ def test_transformer_stack_trains_and_masks_padding():
     assert MoETransformerConfig.from_json(config.to_json()) == config
 
 
-@pytest.mark.parametrize("name", ["mixtral-moe", "deepseek-v3-moe", "unimoe-audio-moe", "moepp-moe",
-                                  "expert-choice-moe", "evomoe-dts-moe", "switch-moe", "qwen2-moe"])
-def test_presets_build_and_run(name):
-    model = create_model(name, d_model=32, d_hidden=16)
-    out = model(torch.randn(20, 32))
-    assert out.output.shape == (20, 32) and torch.isfinite(out.output).all()
+def _naive_moe(layer, x):
+    """``y_t = sum_slots w * E_id(x_t) (+ shared(x_t))`` token by token from the layer's routing and raw
+    weights: FFN experts as ``act(x W_gate) * (x W_up) W_out``, zero = 0, copy = x, constant =
+    ``a x + b v`` with its gate; the reference the presets are checked against."""
+    routing = layer.route(x)
+    cfg, bank = layer.config, layer.experts
+    act = {"swiglu": F.silu, "geglu": F.gelu, "relu": F.relu, "gelu": F.gelu, "silu": F.silu}[cfg.activation]
+    rows = []
+    for t in range(x.shape[0]):
+        y = torch.zeros(cfg.d_model)
+        for e, w in zip(routing.indices[t].tolist(), routing.weights[t]):
+            if e < 0:
+                continue
+            if e < cfg.n_experts:
+                h = x[t] @ bank.w_in[e]
+                gate, up = h.chunk(2) if cfg.activation in ("swiglu", "geglu") else (h, None)
+                y = y + w * ((act(gate) * up if up is not None else act(gate)) @ bank.w_out[e])
+            elif e < cfg.n_experts + cfg.n_zero:
+                continue
+            elif e < cfg.n_experts + cfg.n_zero + cfg.n_copy:
+                y = y + w * x[t]
+            else:
+                c = e - cfg.n_experts - cfg.n_zero - cfg.n_copy
+                zc = layer.zero_compute
+                a, b = zc.const_gate(x[t]).view(zc.n_constant, 2).softmax(-1)[c]
+                y = y + w * (a * x[t] + b * zc.const_value[c])
+        rows.append(y)
+    out = torch.stack(rows)
+    return (out + layer.shared(x) if layer.shared is not None else out), routing
+
+
+# preset -> property of its routing that the preset's recipe fixes (T = 24 tokens)
+PRESET_RULES = {
+    "mixtral-moe": lambda r, c: (r.indices >= 0).sum(1).eq(2).all() and torch.allclose(r.weights.sum(1), torch.ones(24)),
+    "qwen2-moe": lambda r, c: (r.indices >= 0).sum(1).eq(4).all()
+        and torch.allclose(r.weights, r.probs.gather(1, r.indices)) and (r.weights.sum(1) < 1).all(),
+    "deepseek-v3-moe": lambda r, c: (r.indices >= 0).sum(1).eq(8).all()
+        and torch.allclose(r.weights.sum(1), torch.full((24,), 2.5))
+        and ((r.indices // 8)[:, :, None] == torch.arange(8)).any(1).sum(1).le(4).all(),
+    "switch-moe": lambda r, c: (r.indices >= 0).sum(1).le(1).all()
+        and r.expert_counts[:8].le(int(1.25 * 3)).all(),
+    "moepp-moe": lambda r, c: (r.indices >= 0).sum(1).eq(2).all() and r.indices.max() < 8,
+    "unimoe-audio-moe": lambda r, c: ((r.indices == 8).any(1) & (r.indices == 9).any(1)).all(),
+    "expert-choice-moe": lambda r, c: r.expert_counts.eq(6).all(),    # C = ceil(24 * 2 / 8)
+    "evomoe-dts-moe": lambda r, c: (r.indices >= 0).sum(1).eq(1).all(),  # top-1 in eval
+}
+
+
+@pytest.mark.parametrize("name", list(PRESET_RULES))
+def test_presets_compute_their_recipe(name):
+    """Each preset's output equals the token-by-token reference of its own routing (FFN, shared,
+    zero-computation experts) and its routing has the recipe's structure."""
+    torch.manual_seed(0)
+    model = create_model(name, d_model=32, d_hidden=16).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # no zero-initialised part may hide a wrong term
+            p.add_(torch.randn_like(p) * 0.1)
+    x = torch.randn(24, 32)
+    with torch.no_grad():
+        want, routing = _naive_moe(model, x)
+        got = model(x, routing=routing).output
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert PRESET_RULES[name](routing, model.config), name
 
 
 def test_hash_preset_needs_token_ids():

@@ -18,20 +18,37 @@ def load_balancing_loss(routing: RoutingResult, n_experts: int | None = None) ->
     multi-hot top-k mask), ``P_e`` = mean router probability of ``e``. Gradients flow through
     ``P`` only. With top-k the minimum (perfect balance) is ``k``; with top-1 it is 1.
     ``n_experts`` limits the sum to the first experts (e.g. to leave out null experts).
+
+    Tokens whose router probabilities are not finite (a NaN or inf in the input) are left out of
+    both statistics, so one bad token cannot turn the whole batch's loss into NaN (its own output
+    and gradients are still NaN: fix the input); an empty batch, or one with no finite token,
+    gives 0. No host synchronisation is needed for either.
     """
     n_experts = n_experts or routing.num_experts
-    tokens = max(routing.num_tokens, 1)
-    fraction = routing.expert_counts[:n_experts].to(routing.probs.dtype) / tokens
-    mean_prob = routing.probs[:, :n_experts].mean(0)
-    return n_experts * (fraction.detach() * mean_prob).sum()
+    finite = _finite_tokens(routing.probs)
+    probs = torch.where(finite[:, None], routing.probs.float(), 0.0)[:, :n_experts]
+    slots = routing.indices.shape[1]
+    ids = routing.indices.masked_fill(routing.indices < 0, routing.num_experts).reshape(-1)
+    counts = probs.new_zeros(routing.num_experts + 1).index_add_(
+        0, ids, finite.to(probs.dtype).repeat_interleave(slots))[:n_experts]
+    tokens = finite.sum().clamp_min(1).to(probs.dtype)
+    return n_experts * ((counts / tokens).detach() * (probs.sum(0) / tokens)).sum()
 
 
 def router_z_loss(routing_or_logits: RoutingResult | Tensor) -> Tensor:
-    """ST-MoE router z-loss ``L_z = mean_tokens (logsumexp_j x_j)^2``."""
+    """ST-MoE router z-loss ``L_z = mean_tokens (logsumexp_j x_j)^2`` over the tokens with finite
+    logits (0 when there are none), as :func:`load_balancing_loss` does."""
     logits = routing_or_logits.logits if isinstance(routing_or_logits, RoutingResult) else routing_or_logits
     if logits is None:
         raise ValueError("router_z_loss needs router logits (this router has none)")
-    return torch.logsumexp(logits.float(), dim=-1).square().mean()
+    z = torch.logsumexp(logits.float(), dim=-1).square()
+    finite = torch.isfinite(z)
+    return torch.where(finite, z, 0.0).sum() / finite.sum().clamp_min(1)
+
+
+def _finite_tokens(values: Tensor) -> Tensor:
+    """``[T]`` True where every entry of a token's row is finite."""
+    return torch.isfinite(values).all(-1)
 
 
 def gate_kl_to_uniform(weights: Tensor) -> Tensor:

@@ -2,24 +2,30 @@
 
 One ``.safetensors`` file holds everything: the tensors, and in its header metadata a JSON
 document with the model's registry name, its config, provenance (command, data, git revision,
-metrics, versions) and a SHA-256 over the tensor bytes. Nothing is ever unpickled, so loading a
-checkpoint cannot run code. Writes are atomic (temp file in the same folder, fsync, rename).
+metrics, versions) and a SHA-256 over that document and the tensor bytes
+(:mod:`~moe_zoo.core.checkpoint_header`). Nothing is ever unpickled, so loading a checkpoint cannot
+run code. Writes are atomic (temp file in the same folder, fsync, rename); temp files left by a
+killed writer are removed by the next save or load of the same path.
+
+Guarantees on load: every malformed header is one :class:`CheckpointCorruptError`; a file whose
+header or tensors changed after saving fails the checksum; :func:`load_model` builds the model
+under an allocation limit set by the file's own tensor bytes, then checks every shape. The
+checksum is integrity (accidents: truncation, bit flips, edits), not authenticity: whoever can
+write the file can recompute it.
 
 Errors: :class:`CheckpointNotFoundError` (missing), :class:`CheckpointCorruptError` (truncated,
-unreadable header, not a moe-zoo checkpoint, or tensor bytes that fail the checksum),
-:class:`CheckpointMismatchError` (the tensors do not fit the model).
+malformed, not a moe-zoo checkpoint, fails its checksum, or a config that does not build a model
+fitting its own tensors), :class:`CheckpointMismatchError` (the tensors do not fit a given model).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import platform
-import struct
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,29 +35,32 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from moe_zoo.core.atomic import atomic_path
+from moe_zoo.core.alloc_guard import allocation_limit
+from moe_zoo.core.atomic import atomic_path, remove_stale_temps
+from moe_zoo.core.checkpoint_header import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_KEY,
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    checksum,
+    parse_header,
+    read_tensor_table,
+)
 from moe_zoo.core.config import Config
-from moe_zoo.core.errors import MoeZooError
+from moe_zoo.core.runtime import get_logger
 
-FORMAT = "moe-zoo/checkpoint"
-FORMAT_VERSION = 1
-_META_KEY = "moe_zoo"
+_log = get_logger(__name__)
+# A model built from a checkpoint may allocate (parameters, buffers, temporaries) at most twice the
+# file's tensor bytes plus this much: enough for any model that fits its file, bounded for any config.
+BUILD_SLACK_BYTES = 64 * 2**20
 
-
-class CheckpointError(MoeZooError):
-    """A checkpoint cannot be used."""
-
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """The checkpoint path does not exist or is not a file."""
-
-
-class CheckpointCorruptError(CheckpointError):
-    """The file is truncated, unreadable, not a moe-zoo checkpoint, or fails its checksum."""
-
-
-class CheckpointMismatchError(CheckpointError):
-    """The checkpoint's tensors do not match the model (missing, unexpected, wrong shape)."""
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointCorruptError", "CheckpointError",
+           "CheckpointMismatchError", "CheckpointNotFoundError", "build_from_checkpoint", "load_checkpoint",
+           "load_model", "load_state_into", "migrate_checkpoint", "provenance", "read_checkpoint_metadata",
+           "save_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,12 @@ class Checkpoint:
     model_name: str | None
     config: dict[str, Any] | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the distinct stored tensors (aliases counted once)."""
+        return sum(t.numel() * t.element_size() for t in {id(t): t for t in self.state_dict.values()}.values())
 
 
 def git_revision(path: str | Path | None = None) -> str | None:
@@ -91,15 +106,6 @@ def provenance(**extra: Any) -> dict[str, Any]:
     }
     record.update(extra)
     return record
-
-
-def _tensor_digest(tensors: Mapping[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name].detach().contiguous().cpu()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
-    return digest.hexdigest()
 
 
 def _dedupe_shared(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -141,7 +147,6 @@ def save_checkpoint(
     ``metadata`` (JSON-serialisable: data, metrics, ...) is merged into the provenance record.
     The registry name and config default to ``model.registry_name`` and ``model.config``.
     """
-    path = Path(path)
     if isinstance(model, nn.Module):
         state = model.state_dict()
         model_name = model_name or getattr(model, "registry_name", None)
@@ -150,90 +155,59 @@ def save_checkpoint(
         state = dict(model)
     config_dict = config.to_dict() if isinstance(config, Config) else (dict(config) if config else None)
     tensors, aliases = _dedupe_shared(state)
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model_name": model_name,
-        "config": config_dict,
-        "aliases": aliases,
-        "sha256": _tensor_digest(tensors),
-        "metadata": provenance(**dict(metadata or {})),
-    }
+    return _write(Path(path), tensors, aliases, model_name, config_dict, provenance(**dict(metadata or {})))
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], aliases: dict[str, str], model_name: str | None,
+           config: dict[str, Any] | None, metadata: dict[str, Any]) -> Path:
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_name": model_name, "config": config,
+              "aliases": aliases, "metadata": metadata}
     try:
+        header["sha256"] = checksum(tensors, header)
         header_json = json.dumps(header, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {err}") from None
+        raise TypeError(f"checkpoint config and metadata must be JSON-serialisable (finite numbers): {err}") from None
     with atomic_path(path, fsync=True) as tmp:
-        save_file(tensors, str(tmp), metadata={_META_KEY: header_json})
+        save_file(tensors, str(tmp), metadata={META_KEY: header_json})
     return path
 
 
 def _read_header(path: Path) -> dict[str, Any]:
-    """Validate the safetensors framing (catches truncation) and return our JSON header."""
-    if not path.exists():
-        raise CheckpointNotFoundError(f"checkpoint not found: {path}")
-    if not path.is_file():
-        raise CheckpointNotFoundError(f"checkpoint is not a file: {path}")
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-        if len(head) < 8:
-            raise CheckpointCorruptError(f"checkpoint {path} is truncated ({size} bytes, no header)")
-        (header_len,) = struct.unpack("<Q", head)
-        if 8 + header_len > size:
-            raise CheckpointCorruptError(
-                f"checkpoint {path} is truncated or corrupt: header claims {header_len} bytes, file has {size}"
-            )
-        try:
-            raw = json.loads(handle.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CheckpointCorruptError(f"checkpoint {path} is corrupt: unreadable header") from None
-    if not isinstance(raw, dict):
-        raise CheckpointCorruptError(f"checkpoint {path} is corrupt: header is not a JSON object")
-    data_end = max((int(v["data_offsets"][1]) for k, v in raw.items() if k != "__metadata__"), default=0)
-    if 8 + header_len + data_end > size:
-        raise CheckpointCorruptError(
-            f"checkpoint {path} is truncated: tensors need {8 + header_len + data_end} bytes, file has {size}"
-        )
-    meta = (raw.get("__metadata__") or {}).get(_META_KEY)
-    if meta is None:
-        raise CheckpointCorruptError(f"{path} is a safetensors file but not a moe-zoo checkpoint (no metadata)")
-    try:
-        header = json.loads(meta)
-    except json.JSONDecodeError:
-        raise CheckpointCorruptError(f"checkpoint {path} is corrupt: metadata is not valid JSON") from None
-    if header.get("format") != FORMAT:
-        raise CheckpointCorruptError(f"{path} is not a moe-zoo checkpoint (format {header.get('format')!r})")
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointCorruptError(
-            f"checkpoint {path} has format version {header['format_version']}; this moe-zoo reads <= {FORMAT_VERSION}"
-        )
-    return header
+    """Our JSON header, after checking the safetensors framing and tensor table (catches truncation)."""
+    table, metadata = read_tensor_table(path)
+    return parse_header(path, metadata, set(table))
 
 
 def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON header (model name, config, provenance) without loading the tensors."""
+    """The JSON header (model name, config, provenance), type-checked but not yet checksummed
+    (that needs the tensors: :func:`load_checkpoint`)."""
     return _read_header(Path(path))
 
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", verify: bool = True) -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint`; ``verify`` checks the SHA-256."""
     path = Path(path)
+    remove_stale_temps(path)
     header = _read_header(path)
     try:
         tensors = load_file(path, device=str(device))
-    except (SafetensorError, OSError, ValueError) as err:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise CheckpointCorruptError(f"checkpoint {path} is corrupt: {err}") from None
-    if verify and _tensor_digest(tensors) != header.get("sha256"):
-        raise CheckpointCorruptError(f"checkpoint {path} is corrupt: tensor data fails its SHA-256 checksum")
+    version = header["format_version"]
+    if verify:
+        if checksum(tensors, header if version >= 2 else None) != header["sha256"]:
+            covered = "header or tensor data" if version >= 2 else "tensor data"
+            raise CheckpointCorruptError(f"checkpoint {path} is corrupt: its {covered} fails the SHA-256 checksum")
+        if version < 2:
+            _log.warning("checkpoint %s has format version %d: its checksum covers the tensors but not the config "
+                         "or metadata; re-save it with moe_zoo.core.checkpoint.migrate_checkpoint", path, version)
     for alias, original in header.get("aliases", {}).items():
         tensors[alias] = tensors[original]
-    return Checkpoint(tensors, header.get("model_name"), header.get("config"), header.get("metadata", {}))
+    return Checkpoint(tensors, header.get("model_name"), header.get("config"), header.get("metadata", {}), version)
 
 
-def load_state_into(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
-    """``model.load_state_dict(state)`` with one clear error listing every mismatch."""
-    expected = model.state_dict()
+def state_mismatches(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> str | None:
+    """One line listing missing, unexpected and wrongly shaped entries of ``state`` (None if it fits)."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [
@@ -241,14 +215,44 @@ def load_state_into(model: nn.Module, state: Mapping[str, torch.Tensor], *, sour
         for k in sorted(set(state) & set(expected))
         if state[k].shape != expected[k].shape
     ]
-    if missing or unexpected or wrong:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)):
-            if items:
-                shown = ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
-                parts.append(f"{label}: {shown}")
-        raise CheckpointMismatchError(f"{source} does not fit {type(model).__name__}: " + "; ".join(parts))
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)):
+        if items:
+            shown = ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+            parts.append(f"{label}: {shown}")
+    return "; ".join(parts) or None
+
+
+def load_state_into(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    """``model.load_state_dict(state)`` with one clear error listing every mismatch."""
+    problems = state_mismatches(model.state_dict(), state)
+    if problems:
+        raise CheckpointMismatchError(f"{source} does not fit {type(model).__name__}: {problems}")
     model.load_state_dict(state, strict=True)
+
+
+def build_from_checkpoint(build: Callable[[], nn.Module], checkpoint: Checkpoint, *, source: str,
+                          overridden: bool = False) -> nn.Module:
+    """``build()`` under an allocation limit set by the checkpoint's tensor bytes, then load its state.
+
+    A config that fails to build, asks for more memory than its file holds, or builds other shapes
+    than the file's tensors is a :class:`CheckpointCorruptError` (``overridden``: the caller changed
+    the config, so a shape disagreement is the caller's :class:`CheckpointMismatchError`).
+    """
+    try:
+        with allocation_limit(2 * checkpoint.nbytes + BUILD_SLACK_BYTES):
+            model = build()
+    except CheckpointError:
+        raise
+    except Exception as err:  # the trust boundary: any failure to build from a stored config is a bad file
+        raise CheckpointCorruptError(f"checkpoint {source}: its config does not build a model "
+                                     f"({type(err).__name__}: {err})") from None
+    problems = state_mismatches(model.state_dict(), checkpoint.state_dict)
+    if problems:
+        error = CheckpointMismatchError if overridden else CheckpointCorruptError
+        raise error(f"{source} does not fit {type(model).__name__} built from its config: {problems}")
+    model.load_state_dict(checkpoint.state_dict, strict=True)
+    return model
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
@@ -258,6 +262,24 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Mo
     checkpoint = load_checkpoint(path)
     if not checkpoint.model_name:
         raise CheckpointMismatchError(f"checkpoint {path} records no registry model name; build the model yourself")
-    model = create_model(checkpoint.model_name, **(checkpoint.config or {}))
-    load_state_into(model, checkpoint.state_dict, source=str(path))
+    model = build_from_checkpoint(lambda: create_model(checkpoint.model_name, **(checkpoint.config or {})),
+                                  checkpoint, source=str(path))
     return model.to(device)
+
+
+def migrate_checkpoint(path: str | Path, out: str | Path | None = None) -> Path:
+    """Re-save a format-version-1 checkpoint as the current version, tensors, config and provenance
+    unchanged (after checking its version-1 checksum), adding ``metadata["format_migration"]``.
+    Writes ``out`` (default: in place, atomically). A current-version file is left as it is."""
+    path = Path(path)
+    header = _read_header(path)
+    if header["format_version"] == FORMAT_VERSION:
+        return path
+    checkpoint = load_checkpoint(path)
+    aliases = header.get("aliases", {})
+    tensors = {k: v for k, v in checkpoint.state_dict.items() if k not in aliases}
+    metadata = {**checkpoint.metadata, "format_migration": {
+        "from_version": header["format_version"], "to_version": FORMAT_VERSION,
+        "utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "by": "moe_zoo.core.checkpoint.migrate_checkpoint (tensors, config and provenance unchanged)"}}
+    return _write(Path(out or path), tensors, aliases, checkpoint.model_name, checkpoint.config, metadata)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from moe_zoo.core.argtypes import non_negative_int, positive_int
+
 
 def _demo(args: argparse.Namespace) -> int:
     from moe_zoo.core.demo import format_report, run_demo
@@ -23,10 +25,10 @@ def _bench(args: argparse.Namespace) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     demo = verbs.add_parser("demo", help="train a small MoE on a toy mixture-of-regimes task")
-    demo.add_argument("--steps", type=int, default=300)
-    demo.add_argument("--experts", type=int, default=8)
-    demo.add_argument("--top-k", type=int, default=2)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=positive_int, default=300)
+    demo.add_argument("--experts", type=positive_int, default=8)
+    demo.add_argument("--top-k", type=positive_int, default=2)
+    demo.add_argument("--seed", type=non_negative_int, default=0)
     demo.add_argument("--backend", default="auto", help="eager | grouped | segmented | triton | auto")
     demo.set_defaults(func=_demo)
     bench = verbs.add_parser("bench", help="MoE layer speed vs dense FFN and peers (writes BENCHMARKS.md)")

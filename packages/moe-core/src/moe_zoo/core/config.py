@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -49,6 +50,9 @@ class Config:
             raise InputError(f"{cls.__name__}: unknown field(s) {detail}; known: {sorted(names)}")
         hints = typing.get_type_hints(cls)
         kwargs = {key: _from_plain(value, hints[key]) for key, value in data.items()}
+        for key, value in kwargs.items():
+            if not _matches(value, hints[key]):
+                raise InputError(f"{cls.__name__}: field {key!r} must be {_describe(hints[key])}, got {value!r:.80}")
         return cls(**kwargs)
 
     @classmethod
@@ -85,6 +89,32 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+_SCALARS: dict[type, Any] = {bool: lambda v: isinstance(v, bool),
+                             int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+                             float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+                             str: lambda v: isinstance(v, str)}
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` has the scalar type ``hint`` declares (bool/int/float/str, optional, or
+    tuples of them); other declared types are not checked here."""
+    if hint in _SCALARS:
+        return _SCALARS[hint](value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return type(None) in args
+        others = [a for a in args if a is not type(None)]
+        return any(_SCALARS[a](value) for a in others) if all(a in _SCALARS for a in others) else True
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in _SCALARS:
+        return isinstance(value, tuple) and all(_SCALARS[args[0]](v) for v in value)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
 def _from_plain(value: Any, hint: Any) -> Any:

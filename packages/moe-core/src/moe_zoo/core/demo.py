@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from moe_zoo.core.balance import load_imbalance
+from moe_zoo.core.errors import InputError
 from moe_zoo.core.layer import MoEConfig, MoELayer
 from moe_zoo.core.runtime import get_logger, seed_everything
 
@@ -44,6 +45,10 @@ def sample(centres: Tensor, maps: Tensor, n: int, generator: torch.Generator) ->
 
 def run_demo(*, steps: int = 300, n_experts: int = 8, top_k: int = 2, d_model: int = 32, batch: int = 512,
              seed: int = 0, backend: str = "auto", log_every: int = 50) -> DemoReport:
+    """Train for ``steps`` (>= 1) steps and report; bad counts are an :class:`InputError`."""
+    for name, value in (("steps", steps), ("n_experts", n_experts), ("batch", batch), ("log_every", log_every)):
+        if not isinstance(value, int) or value < 1:
+            raise InputError(f"run_demo: {name} must be an integer >= 1, got {value!r}")
     seed_everything(seed)
     centres, maps = make_regimes(n_experts, d_model, seed)
     config = MoEConfig(d_model=d_model, d_hidden=64, n_experts=n_experts, top_k=top_k, backend=backend)

@@ -13,6 +13,7 @@ from moe_zoo.core.config import Config
 from moe_zoo.core.dispatch import expert_ffn, make_plan, resolve_backend
 from moe_zoo.core.errors import InputError
 from moe_zoo.core.experts import ExpertBank, SharedExperts, ZeroComputeExperts
+from moe_zoo.core.moe_config_checks import check_moe_config
 from moe_zoo.core.routing import (
     DenseToSparseRouter,
     ExpertChoiceRouter,
@@ -22,8 +23,6 @@ from moe_zoo.core.routing import (
     TopPRouter,
     limit_capacity,
 )
-
-ROUTERS = ("topk", "topp", "expert_choice", "hash", "dense_to_sparse")
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,7 @@ class MoEConfig(Config):
     backend: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.router not in ROUTERS:
-            raise InputError(f"router must be one of {ROUTERS}, got {self.router!r}")
-        if self.capacity_factor is not None and self.capacity_factor <= 0:
-            raise InputError(f"capacity_factor must be > 0 or None (dropless), got {self.capacity_factor}")
+        check_moe_config(self)
 
     @property
     def n_routed(self) -> int:
@@ -149,14 +145,25 @@ class MoELayer(nn.Module):
         self._all_valid = config.router in ("topk", "hash") and not special and config.capacity_factor is None
 
     def route(self, x: Tensor, token_ids: Tensor | None = None) -> RoutingResult:
-        routing = self.router(x, token_ids) if isinstance(self.router, HashRouter) else self.router(x)
+        routing = self.router_decision(x, token_ids)
         if self.config.capacity_factor is not None:
             routing = limit_capacity(routing, self.config.capacity_factor, self.config.n_experts)
         return routing
 
-    def forward(self, x: Tensor, token_ids: Tensor | None = None, routing: RoutingResult | None = None) -> MoEOutput:
+    def router_decision(self, x: Tensor, token_ids: Tensor | None = None) -> RoutingResult:
+        """The router's own choice for tokens ``x`` ``[T, d]``, before any capacity limit."""
+        return self.router(x, token_ids) if isinstance(self.router, HashRouter) else self.router(x)
+
+    def check_input(self, x: Tensor) -> None:
+        """An :class:`InputError` unless ``x`` is floating-point ``[..., d_model]``."""
+        if not x.is_floating_point():
+            raise InputError(f"{type(self).__name__}: expected floating-point tokens, got dtype {x.dtype}")
         if x.shape[-1] != self.config.d_model:
-            raise InputError(f"MoELayer: expected last dimension {self.config.d_model}, got shape {tuple(x.shape)}")
+            raise InputError(f"{type(self).__name__}: expected last dimension {self.config.d_model}, "
+                             f"got shape {tuple(x.shape)}")
+
+    def forward(self, x: Tensor, token_ids: Tensor | None = None, routing: RoutingResult | None = None) -> MoEOutput:
+        self.check_input(x)
         shape = x.shape
         flat = x.reshape(-1, shape[-1])
         routing = routing if routing is not None else self.route(flat, token_ids)

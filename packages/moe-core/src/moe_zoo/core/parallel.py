@@ -12,6 +12,17 @@ experts of the bank. Forward on every rank, for its own tokens:
 Replicated parameters (router, shared experts) receive only this rank's gradient; average them
 across ranks as data parallelism does (e.g. wrap the model in DDP, or call
 :func:`all_reduce_replicated_grads`).
+
+Routing decisions that depend on the whole batch are taken over every rank's tokens at once, so
+the layer computes exactly what the single-process layer computes on the ranks' tokens
+concatenated in rank order: expert-choice selection (each expert's top ``C`` of all tokens, ``C``
+from the global token count) and capacity dropping (``capacity_factor``: capacity and the
+most-confident-first ranking over the global batch) gather the routers' detached scores /
+assignments from every rank (``all_gather``) and keep this rank's rows of the decision; the
+auxiliary-loss-free bias counts every rank's loads. Token-by-token routers (top-k, top-p, hash,
+dense-to-sparse) need nothing extra. Router noise in training (``jitter``, the dense-to-sparse
+Gumbel noise) is drawn per rank, so there the layers agree in distribution, not sample by sample.
+The balance and z losses in ``MoEOutput.losses`` are each rank's own (over its tokens).
 """
 
 from __future__ import annotations
@@ -19,12 +30,20 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from moe_zoo.core.dispatch import expert_ffn, make_plan
 from moe_zoo.core.errors import InputError
 from moe_zoo.core.layer import MoEConfig, MoELayer, MoEOutput
-from moe_zoo.core.routing import RoutingResult
+from moe_zoo.core.routing import (
+    ExpertChoiceRouter,
+    RoutingResult,
+    TopKRouter,
+    capacity_drop,
+    drop_assignments,
+    routing_from_mask,
+)
 
 
 class ExpertParallelMoE(MoELayer):
@@ -52,9 +71,51 @@ class ExpertParallelMoE(MoELayer):
             if key in state:
                 state[key] = state[key][lo: lo + sharded.local_experts].clone()
         sharded.load_state_dict(state)
-        return sharded
+        return sharded.train(layer.training)
+
+    def route(self, x: Tensor, token_ids: Tensor | None = None) -> RoutingResult:
+        """This rank's routing, with batch-wide decisions taken over every rank's tokens (module docstring)."""
+        if isinstance(self.router, ExpertChoiceRouter):
+            logits = self.router.compute_logits(x)
+            probs = logits.softmax(-1)
+            everyone, start = self._gather_rows(probs.detach())
+            routing = routing_from_mask(self.router.select(everyone)[start:start + x.shape[0]], probs, logits)
+        else:
+            routing = self.router_decision(x, token_ids)
+            self._count_every_ranks_load(routing)
+        if self.config.capacity_factor is not None:
+            slots = torch.tensor([routing.indices.shape[1]], device=x.device)
+            dist.all_reduce(slots, op=dist.ReduceOp.MAX, group=self.group)
+            pad = int(slots) - routing.indices.shape[1]
+            indices, start = self._gather_rows(F.pad(routing.indices, (0, pad), value=-1))
+            weights, _ = self._gather_rows(F.pad(routing.weights.detach(), (0, pad)))
+            drop = capacity_drop(indices, weights, self.config.capacity_factor, self.config.n_experts)
+            routing = drop_assignments(routing, drop[start:start + x.shape[0], :routing.indices.shape[1]])
+        return routing
+
+    def _gather_rows(self, rows: Tensor) -> tuple[Tensor, int]:
+        """Every rank's ``rows`` concatenated in rank order, and where this rank's start."""
+        count = torch.tensor([rows.shape[0]], device=rows.device)
+        counts = [torch.empty_like(count) for _ in range(self.world)]
+        dist.all_gather(counts, count, group=self.group)
+        sizes = [int(c) for c in counts]
+        padded = rows.new_zeros((max(sizes), *rows.shape[1:]))
+        padded[:rows.shape[0]] = rows
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded, group=self.group)
+        return torch.cat([part[:n] for part, n in zip(parts, sizes)]), sum(sizes[:self.rank])
+
+    def _count_every_ranks_load(self, routing: RoutingResult) -> None:
+        """Auxiliary-loss-free balancing: add the other ranks' loads to the router's accumulator."""
+        router = self.router
+        if isinstance(router, TopKRouter) and router.load_accumulator is not None and self.training:
+            local = routing.expert_counts.to(router.load_accumulator.dtype)
+            total = local.clone()
+            dist.all_reduce(total, group=self.group)
+            router.load_accumulator += total - local
 
     def forward(self, x: Tensor, token_ids: Tensor | None = None, routing: RoutingResult | None = None) -> MoEOutput:
+        self.check_input(x)
         shape = x.shape
         flat = x.reshape(-1, shape[-1])
         routing = routing if routing is not None else self.route(flat, token_ids)

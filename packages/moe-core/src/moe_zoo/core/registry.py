@@ -131,22 +131,35 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Mo
     (``overrides`` still apply, and a change that alters parameter shapes fails clearly).
     """
     spec = get_model_spec(name)
-    config = spec.default_config
-    state = None
     if pretrained:
-        from moe_zoo.core.checkpoint import load_checkpoint
-
-        checkpoint = load_checkpoint(spec.weights_path())
-        state = checkpoint.state_dict
-        if config is not None and checkpoint.config is not None:
-            config = type(config).from_dict(checkpoint.config)
-    if config is not None:
-        model = spec.factory(config.replace(**overrides))
-    else:
-        model = spec.factory(**overrides)
+        return _create_pretrained(spec, overrides)
+    model = spec.factory(spec.default_config.replace(**overrides)) if spec.default_config is not None \
+        else spec.factory(**overrides)
     model.registry_name = name  # type: ignore[assignment]  # recorded by save_checkpoint
-    if state is not None:
-        from moe_zoo.core.checkpoint import load_state_into
-
-        load_state_into(model, state, source=str(spec.weights_path()))
     return model
+
+
+def _create_pretrained(spec: ModelSpec, overrides: dict[str, Any]) -> nn.Module:
+    """The model from the shipped checkpoint's stored config (+ ``overrides``), built under the
+    checkpoint's allocation limit and loaded with its weights."""
+    from moe_zoo.core.checkpoint import (
+        CheckpointCorruptError,
+        build_from_checkpoint,
+        load_checkpoint,
+    )
+
+    path = spec.weights_path()
+    checkpoint = load_checkpoint(path)
+    config = spec.default_config
+    if config is not None and checkpoint.config is not None:
+        try:
+            config = type(config).from_dict(checkpoint.config)
+        except InputError as err:
+            raise CheckpointCorruptError(f"checkpoint {path}: its config is invalid: {err}") from None
+
+    def build() -> nn.Module:
+        model = spec.factory(config.replace(**overrides)) if config is not None else spec.factory(**overrides)
+        model.registry_name = spec.name  # type: ignore[assignment]
+        return model
+
+    return build_from_checkpoint(build, checkpoint, source=str(path), overridden=bool(overrides))

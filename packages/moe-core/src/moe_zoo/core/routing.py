@@ -77,8 +77,10 @@ class LinearRouter(nn.Module):
     def __init__(self, d_model: int, n_experts: int, *, router_dtype: torch.dtype | None = torch.float32,
                  jitter: float = 0.0) -> None:
         super().__init__()
-        if n_experts < 1:
-            raise InputError(f"n_experts must be >= 1, got {n_experts}")
+        if n_experts < 1 or d_model < 1:
+            raise InputError(f"n_experts and d_model must be >= 1, got {n_experts} and {d_model}")
+        if not (math.isfinite(jitter) and jitter >= 0):
+            raise InputError(f"jitter must be a finite number >= 0, got {jitter}")
         self.d_model, self.n_experts = d_model, n_experts
         self.router_dtype = router_dtype
         self.jitter = jitter
@@ -120,6 +122,8 @@ class TopKRouter(LinearRouter):
         super().__init__(d_model, n_experts, router_dtype=router_dtype, jitter=jitter)
         if score not in SCORE_FUNCTIONS:
             raise InputError(f"score must be one of {SCORE_FUNCTIONS}, got {score!r}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise InputError(f"scale must be a finite number > 0, got {scale}")
         selectable = n_experts - len(always_on)
         if not 1 <= top_k <= selectable:
             raise InputError(f"top_k must be in [1, {selectable}], got {top_k}")
@@ -258,12 +262,17 @@ class ExpertChoiceRouter(LinearRouter):
     def forward(self, x: Tensor) -> RoutingResult:
         logits = self.compute_logits(x)
         probs = logits.softmax(-1)
+        return routing_from_mask(self.select(probs.detach()), probs, logits)
+
+    def select(self, probs: Tensor) -> Tensor:
+        """``[T, E]`` mask of the tokens each expert takes: its top ``C`` of ``probs`` (the batch-wide
+        decision; expert parallelism calls it on every rank's probabilities at once)."""
         tokens = probs.shape[0]
         capacity = min(tokens, max(1, math.ceil(tokens * self.capacity_factor / self.n_experts)))
-        chosen = probs.detach().t().topk(capacity, dim=-1).indices  # [E, C]
+        chosen = probs.t().topk(capacity, dim=-1).indices  # [E, C]
         mask = torch.zeros_like(probs, dtype=torch.bool)
         mask.scatter_(0, chosen.t(), True)
-        return routing_from_mask(mask, probs, logits)
+        return mask
 
 
 def routing_from_mask(mask: Tensor, probs: Tensor, logits: Tensor | None, weights: Tensor | None = None) -> RoutingResult:
@@ -410,20 +419,30 @@ def limit_capacity(routing: RoutingResult, capacity_factor: float, n_experts: in
     its ``C`` most confident assignments (highest combine weight) and the others are dropped
     (index -1, weight 0); a dropped token's MoE output is zero for that slot.
     """
-    n_experts = n_experts or routing.num_experts
-    tokens, slots = routing.indices.shape
+    drop = capacity_drop(routing.indices, routing.weights.detach(), capacity_factor, n_experts or routing.num_experts)
+    return drop_assignments(routing, drop)
+
+
+def capacity_drop(indices: Tensor, weights: Tensor, capacity_factor: float, n_experts: int) -> Tensor:
+    """``[T, K]`` mask of the assignments :func:`limit_capacity` drops (the batch-wide decision;
+    ties in weight go to the earlier token, then the earlier slot)."""
+    tokens, slots = indices.shape
     k = max(1, slots)
-    capacity = k * max(1, int(capacity_factor * math.ceil(tokens / n_experts)))
-    flat_idx = routing.indices.reshape(-1)
+    capacity = k * max(1, int(min(capacity_factor * math.ceil(tokens / n_experts), tokens)))  # >= T*k drops nothing
+    flat_idx = indices.reshape(-1)
     valid = (flat_idx >= 0) & (flat_idx < n_experts)
     key_expert = flat_idx.masked_fill(~valid, n_experts)
     # order by expert, most confident first inside an expert: rank there = position in its run
-    by_weight = torch.argsort(routing.weights.detach().reshape(-1), descending=True, stable=True)
+    by_weight = torch.argsort(weights.reshape(-1), descending=True, stable=True)
     order = by_weight[torch.argsort(key_expert[by_weight], stable=True)]
     sorted_expert = key_expert[order]
     rank = torch.arange(order.numel(), device=order.device) - torch.searchsorted(sorted_expert, sorted_expert)
     drop = torch.zeros_like(valid)
     drop[order] = valid[order] & (rank >= capacity)
-    drop = drop.view(tokens, slots)
+    return drop.view(tokens, slots)
+
+
+def drop_assignments(routing: RoutingResult, drop: Tensor) -> RoutingResult:
+    """``routing`` without the ``[T, K]`` assignments marked in ``drop`` (index -1, weight 0)."""
     return RoutingResult.build(routing.indices.masked_fill(drop, -1), routing.weights.masked_fill(drop, 0.0),
                                routing.probs, routing.logits)

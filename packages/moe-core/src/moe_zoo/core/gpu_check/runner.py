@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from moe_zoo.core.argtypes import positive_float, positive_int
 from moe_zoo.core.gpu_check.junit import summarise_junit
 from moe_zoo.core.gpu_check.report import SectionResult, write_report
 from moe_zoo.core.runtime import get_logger
@@ -31,27 +32,15 @@ TESTS_DIR = Path(__file__).resolve().parents[4] / "tests"
 CHILD_ENV = {"TRITON_INTERPRET": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not value > 0:  # also rejects NaN
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-    return parse
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gpu-check", description="moe-core's prepared check on a CUDA machine")
     parser.add_argument("--out", type=Path, default=Path("gpu-check-report"),
                         help="report folder (report.md, report.json, tests.xml); created if missing")
-    parser.add_argument("--budget", type=_positive(float), default=450.0,
+    parser.add_argument("--budget", type=positive_float, default=450.0,
                         help="seconds for the whole run; no section starts past it and each is cut at what is left")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=None, metavar="SECTION",
                         help=f"run only these sections (default all: {', '.join(SECTIONS)})")
-    parser.add_argument("--repeats", type=_positive(int), default=20, help="timed repeats per benchmark shape")
+    parser.add_argument("--repeats", type=positive_int, default=20, help="timed repeats per benchmark shape")
     return parser.parse_args(argv)
 
 
