@@ -41,9 +41,13 @@ def test_shipped_model_beats_chance_on_fresh_data():
     assert torch.all(nrmse(torch.stack([result.depth_mm, result.lifetime_ns], -1), truth) < 0.5 / np.sqrt(12))
 
 
-def test_evidence_moe_beats_the_single_regressor_on_held_out_data():
-    """Both shipped models come from `moe-zoo flidar train --ship` with the same recipe (training set
-    seed 0, validation seed 1, same steps); the test set's seed is used by neither."""
+def test_shipped_evidence_moe_is_on_par_with_the_shipped_cnn_on_one_held_out_set():
+    """What this checks: the two shipped checkpoints (one training run each, the same recipe and
+    training seed, checked from their metadata), on one held-out set of 8,192 histograms whose seed
+    neither used: EvidenceMoE's NRMSE is within 3 % of the single CNN's on both outputs, so a
+    regression in the EvidenceMoE's training, critics or fusion shows up. What it does not check:
+    that EvidenceMoE is better. One seed of each cannot show that, and the benchmark over three
+    training seeds finds the two tied (README, "Reading it")."""
     weights = Path(flidar.__file__).parent / "weights"
     configs = [read_checkpoint_metadata(weights / name)["metadata"]["train_config"]
                for name in ("evidence_moe.safetensors", "cnn.safetensors")]
@@ -56,7 +60,7 @@ def test_evidence_moe_beats_the_single_regressor_on_held_out_data():
         cnn_estimate = denormalise_targets(cnn(data.histograms), cnn.target_ranges)
     moe_nrmse = nrmse(torch.stack([moe.depth_mm, moe.lifetime_ns], -1), truth)
     cnn_nrmse = nrmse(cnn_estimate, truth)
-    assert torch.all(moe_nrmse < cnn_nrmse), (moe_nrmse, cnn_nrmse)
+    assert torch.all(moe_nrmse < 1.03 * cnn_nrmse), (moe_nrmse, cnn_nrmse)
 
 
 def test_bad_histograms_are_rejected_clearly():

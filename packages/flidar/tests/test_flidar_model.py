@@ -1,5 +1,6 @@
 """EvidenceMoE: losses against their formulas, shapes, gradients, and that it learns."""
 
+import importlib
 import math
 
 import pytest
@@ -14,7 +15,7 @@ from moe_zoo.flidar.model import (
     config_for_simulation,
     physics_windows,
 )
-from moe_zoo.flidar.simulator import SimulationConfig, simulate
+from moe_zoo.flidar.simulator import TRAINING_SIMULATION, SimulationConfig, simulate
 from moe_zoo.flidar.train import TrainConfig, train
 
 
@@ -49,8 +50,9 @@ def test_more_evidence_for_the_right_class_lowers_the_loss():
 
 
 def test_default_windows_cover_the_physics_windows():
-    """The early window spans IRF onset to the latest peak, the late one the earliest peak to the end."""
-    early, late = physics_windows(SimulationConfig())
+    """The early window spans the earliest IRF onset (widest trained IRF, aligned) to the latest
+    peak, the late one the earliest peak to the end."""
+    early, late = physics_windows(TRAINING_SIMULATION)
     config = EvidenceMoEConfig()
     assert config.early_window[0] <= early[0] and config.early_window[1] >= early[1]
     assert config.late_window[0] <= late[0] and config.late_window[1] == late[1]
@@ -62,8 +64,9 @@ def test_ranges_outside_the_default_windows_get_their_own_physics_windows():
     """Training on a deeper box must not keep the default windows (its peaks come later)."""
     from moe_zoo.flidar.benchmark import KNOWN_TISSUE
 
-    assert config_for_simulation(SimulationConfig()) == EvidenceMoEConfig()
+    assert config_for_simulation(TRAINING_SIMULATION) == EvidenceMoEConfig()
     assert config_for_simulation(KNOWN_TISSUE).early_window == EvidenceMoEConfig().early_window  # covered
+    assert physics_windows(SimulationConfig())[0][0] > physics_windows(TRAINING_SIMULATION)[0][0]  # wide IRFs start earlier
     deep = SimulationConfig(depth_mm=(8.0, 20.0))
     config = config_for_simulation(deep, use_critics=False)
     assert (config.early_window, config.late_window) == physics_windows(deep)
@@ -137,3 +140,28 @@ def test_train_takes_its_histograms_from_a_given_simulator():
     default = train(config, progress=False, threads=1)
     # validation on lifetimes of 0.9-1.0 ns: NRMSE over a 0.1 ns range, far above the default 0.3-1.5 ns one
     assert result.metrics["nrmse_lifetime"] > 3 * default.metrics["nrmse_lifetime"]
+
+
+def test_resume_after_an_interruption_is_bit_exact(tmp_path, monkeypatch):
+    """A run killed right after its mid-stage save (step 200, in the joint stage) and resumed from
+    the state file ends with exactly the weights of an uninterrupted run."""
+    train_module = importlib.import_module("moe_zoo.flidar.train")   # the package exports a train() of that name
+
+    config = TrainConfig(n_train=512, n_val=64, batch_size=64, expert_steps=10, critic_steps=10, joint_steps=190)
+    reference = train(config, progress=False, threads=1)
+    real_save = train_module.save_training_state
+
+    def save_then_die(*args, step, **kwargs):
+        real_save(*args, step=step, **kwargs)
+        if step == 200:
+            raise KeyboardInterrupt
+
+    state = tmp_path / "state.safetensors"
+    monkeypatch.setattr(train_module, "save_training_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, state_path=state, progress=False, threads=1)
+    monkeypatch.setattr(train_module, "save_training_state", real_save)
+    resumed = train(config, state_path=state, progress=False, threads=1)
+    assert resumed.history[0]["step"] == 200   # it did resume, not restart
+    for (name, a), b in zip(reference.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b), name

@@ -40,20 +40,22 @@ from moe_zoo.core.reporting import (
     write_benchmarks_md,
     write_text_atomic,
 )
+from moe_zoo.flidar.benchmark_irf import END, START, irf_section, run_irf, write_irf_records
 from moe_zoo.flidar.fitting import fit_histograms
 from moe_zoo.flidar.metrics import calibration, rmse, summarise
 from moe_zoo.flidar.model import EXPERT_NAMES, denormalise_targets
 from moe_zoo.flidar.montecarlo import simulate_exits
 from moe_zoo.flidar.physics import exitance_bins
 from moe_zoo.flidar.predict import predict
-from moe_zoo.flidar.simulator import SimulationConfig, simulate
+from moe_zoo.flidar.simulator import TRAINING_SIMULATION, SimulationConfig, simulate
 from moe_zoo.flidar.train import TrainConfig, predict_normalised, torch_threads, train
 
 _log = get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parents[3]
 KINDS = {"evidence-moe": "EvidenceMoE", "plain-moe": "plain MoE (no critics)", "cnn": "single CNN"}
 KNOWN_TISSUE = SimulationConfig(mu_a_per_mm=(0.009, 0.011), mu_sp_per_mm=(0.95, 1.05))
-SETTINGS = {"default": SimulationConfig(), "known": KNOWN_TISSUE}
+SETTINGS = {"default": SimulationConfig(), "known": KNOWN_TISSUE}   # test sets: the nominal IRF
+IRF_RANGES = {k: getattr(TRAINING_SIMULATION, k) for k in ("irf_fwhm_range_ps", "irf_tail_range_ps", "irf_shift_range_ps")}
 TEST_SEED = {"default": 10_000, "known": 20_000}  # test set of seed s: simulate(n, setting, seed=TEST_SEED + s)
 MC_CASES = (  # (label, source depth or None for a pencil beam, mu_s', g, rho range)
     ("fluorophore at 5 mm, mu_s'=1/mm, g=0", 5.0, 1.0, 0.0, (0.0, float("inf"))),
@@ -79,6 +81,10 @@ class Plan:
     @property
     def out(self) -> Path:
         return PACKAGE / "benchmarks" / "quick" if self.quick else PACKAGE
+
+    @property
+    def results(self) -> Path:
+        return PACKAGE / "benchmarks" / ("quick" if self.quick else "results")
 
     @property
     def figures(self) -> Path:
@@ -110,7 +116,8 @@ def _init_worker(threads: int) -> None:
 def train_job(plan: Plan, kind: str, setting: str, seed: int) -> dict:
     """Train one model on its setting's simulated training set and evaluate it on the test set."""
     load = os.getloadavg()[0]
-    result = train(plan.train.replace(kind=kind, seed=seed, simulation=SETTINGS[setting]), progress=False)
+    simulation = SETTINGS[setting].replace(**IRF_RANGES)   # trained as the shipped models are: one IRF per histogram
+    result = train(plan.train.replace(kind=kind, seed=seed, simulation=simulation), progress=False)
     model = result.model.eval()
     test = _test_set(setting, seed, plan.n_test)
     truth = test.targets()
@@ -432,22 +439,47 @@ def report(plan: Plan, records: list[dict], workers: int, threads: int) -> Path:
     known, known_summary = known_section(plan, records)
     timing, seconds = timing_section(plan, records, workers, threads)
     speed, rates = speed_section(plan)
+    irf_records = run_irf(list(plan.seeds), plan.n_test, workers, plan.train)
+    write_irf_records(irf_records, plan.results / "irf.json")
+    irf = irf_section(irf_records, list(plan.seeds), plan.n_test, _command(plan))
     sections = [("Accuracy on simulated FLiDAR histograms", accuracy), ("Known tissue optics (narrow priors)", known),
-                ("Critic calibration", calibration_section(plan, records)), ("Training time (CPU)", timing),
-                ("Speed", speed), ("Diffusion model vs Monte Carlo", mc_section(plan))]
+                (IRF_HEADING, irf), ("Critic calibration", calibration_section(plan, records)),
+                ("Training time (CPU)", timing), ("Speed", speed), ("Diffusion model vs Monte Carlo", mc_section(plan))]
     notes = ("All data come from this package's simulator (diffusion theory, default `SimulationConfig`: depth 3–12 mm, "
              "lifetime 0.3–1.5 ns, mu_a 0.005–0.05 /mm, mu_s' 0.6–2 /mm, 1k–30k signal photons, 0–10% background). "
              "The paper's NRMSE (0.030 depth, 0.074 lifetime) was measured on its own simulated data, whose ranges the "
              "abstract does not give, and is not comparable one to one. Speed uses the shipped weights.")
-    command = "python packages/flidar/benchmarks/run.py" + (" --quick" if plan.quick else "")
-    path = write_benchmarks_md(plan.out / "BENCHMARKS.md", "moe-zoo-flidar benchmarks", command=command,
+    path = write_benchmarks_md(plan.out / "BENCHMARKS.md", "moe-zoo-flidar benchmarks", command=_command(plan),
                                sections=sections, notes=notes, seeds=list(plan.seeds))
     summary = _summary(plan, accuracy_summary, known_summary, rates, seconds, workers)
-    results = PACKAGE / "benchmarks" / ("quick" if plan.quick else "results") / "records.json"
-    write_text_atomic(results, json.dumps({"records": [_json_ready(r) for r in records], "speed": rates}, indent=1))
+    write_text_atomic(plan.results / "records.json", json.dumps({"records": [_json_ready(r) for r in records], "speed": rates}, indent=1))
     if not plan.quick:
         _update_readme(summary)
     print(summary)
+    return path
+
+
+IRF_HEADING = "Shifted and widened IRFs (measured IRF used vs ignored)"
+
+
+def _command(plan: Plan, only: str | None = None) -> str:
+    return ("python packages/flidar/benchmarks/run.py" + (" --quick" if plan.quick else "")
+            + (f" --only {only}" if only else "") + (f" --seeds {' '.join(map(str, plan.seeds))}" if only else ""))
+
+
+def update_irf_section(plan: Plan, workers: int) -> Path:
+    """``--only irf``: rerun the IRF section alone and put it into BENCHMARKS.md."""
+    records = run_irf(list(plan.seeds), plan.n_test, workers, plan.train)
+    write_irf_records(records, plan.results / "irf.json")
+    body = irf_section(records, list(plan.seeds), plan.n_test, _command(plan, "irf"))
+    body = body.replace(END, "This section was rerun alone (`--only irf`) on "
+                        f"{time.strftime('%Y-%m-%d', time.gmtime())}; the other sections are from the last full run "
+                        f"(command at the top).\n{END}")
+    path = plan.out / "BENCHMARKS.md"
+    if not path.exists() or not replace_marked_block(path, START, END, body.removeprefix(START + "\n").removesuffix("\n" + END)):
+        text = path.read_text() if path.exists() else "# moe-zoo-flidar benchmarks\n"
+        write_text_atomic(path, text.rstrip("\n") + f"\n\n## {IRF_HEADING}\n\n{body}\n")
+    print(body)
     return path
 
 
@@ -457,9 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2 (quick: 0)")
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    parser.add_argument("--only", choices=("irf",), help="rerun one section alone (irf: shifted/widened IRFs; seed 0 = the shipped weights)")
     args = parser.parse_args(argv)
     setup_logging("INFO")
     plan = make_plan(args.quick, args.seeds)
+    if args.only == "irf":
+        with torch_threads(args.threads):
+            _log.info("wrote %s", update_irf_section(plan, args.workers))
+        return 0
     started = time.perf_counter()
     records = run_jobs(plan, args.workers, args.threads)
     path = report(plan, records, args.workers, args.threads)

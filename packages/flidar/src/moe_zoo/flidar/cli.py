@@ -4,16 +4,50 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import time
 from importlib.resources import files
+from pathlib import Path
 
 SHIPPED_WEIGHTS = {"evidence-moe": "weights/evidence_moe.safetensors", "cnn": "weights/cnn.safetensors"}
+
+
+def _integer(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (anything else is a usage error, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _writable(path: str, option: str) -> None:
+    from moe_zoo.core import InputError
+
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise InputError(f"{option} {path}: folder {folder} does not exist")
 
 
 def _simulate(args: argparse.Namespace) -> int:
     from moe_zoo.flidar.data import write_tcspc
     from moe_zoo.flidar.simulator import simulate
 
+    _writable(args.out, "--out")
     started = time.perf_counter()
     data = simulate(args.n, seed=args.seed)
     path = write_tcspc(args.out, data)
@@ -26,18 +60,21 @@ def _train(args: argparse.Namespace) -> int:
     from moe_zoo.core import InputError
     from moe_zoo.flidar.train import TrainConfig, train
 
-    config = TrainConfig(kind=args.kind, seed=args.seed)
-    overrides = {k: v for k, v in {"n_train": args.n_train, "expert_steps": args.expert_steps,
+    overrides = {k: v for k, v in {"n_train": args.n_train, "expert_steps": args.expert_steps, "lr": args.lr,
                                    "critic_steps": args.critic_steps, "joint_steps": args.joint_steps}.items()
                  if v is not None}
+    config = TrainConfig(kind=args.kind, seed=args.seed).replace(**overrides)  # validates the combination
     if args.ship:
         if args.kind not in SHIPPED_WEIGHTS or args.out:
             raise InputError(f"--ship writes the package's weights for {sorted(SHIPPED_WEIGHTS)} and takes no --out")
         out = str(files("moe_zoo.flidar").joinpath(SHIPPED_WEIGHTS[args.kind]))
     else:
         out = args.out or f"flidar-{args.kind}.safetensors"
-    result = train(config.replace(**overrides), checkpoint=out, state_path=args.state, threads=args.threads,
-                   progress=not args.quiet)
+    _writable(out, "--out")
+    if args.state:
+        _writable(args.state, "--state")
+    result = train(config, checkpoint=out, state_path=args.state, threads=args.threads, progress=not args.quiet,
+                   force_restart=args.force_restart)
     print(f"trained {args.kind} in {result.seconds:.0f} s; validation: "
           + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
     print(f"checkpoint: {out}")
@@ -69,6 +106,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from moe_zoo.flidar.predict import predict
 
+    if args.csv:
+        _writable(args.csv, "--csv")
     result = predict(args.file, args.model)
     rows = result.rows()
     if args.csv:
@@ -103,8 +142,8 @@ def _demo(args: argparse.Namespace) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     sim = verbs.add_parser("simulate", help="write simulated FLiDAR histograms with ground truth (.npz or .h5)")
-    sim.add_argument("--n", type=int, default=1000)
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--n", type=_integer(1), default=1000)
+    sim.add_argument("--seed", type=_integer(0), default=0)
     sim.add_argument("--out", required=True, help="output file, .npz or .h5")
     sim.set_defaults(func=_simulate)
 
@@ -113,27 +152,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--out", help="checkpoint path (default: flidar-<kind>.safetensors)")
     tr.add_argument("--ship", action="store_true",
                     help="overwrite the package's shipped weights (evidence-moe or cnn; how they were made)")
-    tr.add_argument("--state", help="resumable training-state file")
-    tr.add_argument("--n-train", type=int)
-    tr.add_argument("--expert-steps", type=int)
-    tr.add_argument("--critic-steps", type=int)
-    tr.add_argument("--joint-steps", type=int)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--threads", type=int, help="torch CPU threads (1 is often fastest on a busy machine)")
+    tr.add_argument("--state", help="resumable training-state file (resumed only with the same settings)")
+    tr.add_argument("--force-restart", action="store_true",
+                    help="overwrite a --state written with other settings instead of refusing")
+    tr.add_argument("--n-train", type=_integer(1))
+    tr.add_argument("--expert-steps", type=_integer(0))
+    tr.add_argument("--critic-steps", type=_integer(0))
+    tr.add_argument("--joint-steps", type=_integer(0))
+    tr.add_argument("--lr", type=_positive_float, help="AdamW learning rate (default 2e-3)")
+    tr.add_argument("--seed", type=_integer(0), default=0)
+    tr.add_argument("--threads", type=_integer(1), help="torch CPU threads (1 is often fastest on a busy machine)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
 
     ev = verbs.add_parser("eval", help="NRMSE and critic calibration on a fresh simulated set")
     ev.add_argument("--model", help="checkpoint path (default: shipped weights)")
-    ev.add_argument("--n", type=int, default=4096)
-    ev.add_argument("--seed", type=int, default=1234)
+    ev.add_argument("--n", type=_integer(1), default=4096)
+    ev.add_argument("--seed", type=_integer(0), default=1234)
     ev.set_defaults(func=_eval)
 
     pr = verbs.add_parser("predict", help="depth, lifetime and uncertainty for a TCSPC file (.npz/.h5)")
     pr.add_argument("file")
     pr.add_argument("--model", help="checkpoint path (default: shipped weights)")
     pr.add_argument("--csv", help="write all predictions to this CSV file")
-    pr.add_argument("--limit", type=int, default=20, help="rows to print")
+    pr.add_argument("--limit", type=_integer(1), default=20, help="rows to print")
     pr.set_defaults(func=_predict)
 
     be = verbs.add_parser("bench", help="EvidenceMoE vs baselines over seeds; writes BENCHMARKS.md and figures")
@@ -141,7 +183,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     be.set_defaults(func=_bench)
 
     de = verbs.add_parser("demo", help="simulate tissue histograms and recover depth and lifetime")
-    de.add_argument("--n", type=int, default=2048)
-    de.add_argument("--seed", type=int, default=7)
+    de.add_argument("--n", type=_integer(1), default=2048)
+    de.add_argument("--seed", type=_integer(0), default=7)
     de.set_defaults(func=_demo)
 

@@ -4,7 +4,8 @@ Layout (the same names in both containers; HDF5 datasets at the root, ``.npz`` a
 
     histograms   [N, T] or [T]   photon counts per time bin (non-negative, finite)
     time_ps      [T]             bin centres in picoseconds, uniformly spaced
-    irf          [T]             instrument response on the same bins (normalised on read)
+    irf          [T] or [N, T]   instrument response on the same bins, one for all histograms or one
+                                 each (normalised on read); its peak sets the time origin
     depth_mm, lifetime_ns, mu_a_per_mm, mu_sp_per_mm, photons, background   [N]   optional truth
 
 HDF5 files also carry the root attribute ``format = "moe-zoo/flidar-tcspc"``. ``.npz`` files are
@@ -74,9 +75,10 @@ def read_tcspc(path: str | Path) -> TCSPCData:
     if histograms.ndim != 2 or histograms.shape[0] == 0:
         raise InputError(f"{path}: histograms must be [N, T] with N >= 1, got shape {histograms.shape}")
     bins = histograms.shape[1]
-    if time_ps.shape != (bins,) or irf.shape != (bins,):
-        raise InputError(f"{path}: time_ps and irf must have shape ({bins},), got {time_ps.shape} and {irf.shape}")
-    if (histograms < 0).any() or (irf < 0).any() or irf.sum() <= 0:
+    if time_ps.shape != (bins,) or irf.shape not in ((bins,), (histograms.shape[0], bins)):
+        raise InputError(f"{path}: time_ps must have shape ({bins},) and irf ({bins},) or ({histograms.shape[0]}, {bins}), "
+                         f"got {time_ps.shape} and {irf.shape}")
+    if (histograms < 0).any() or (irf < 0).any() or (irf.sum(-1) <= 0).any():
         raise InputError(f"{path}: counts and IRF must be non-negative and the IRF non-zero")
     steps = np.diff(time_ps)
     if bins < 2 or steps.min() <= 0 or np.ptp(steps) > 1e-6 * steps.mean():
@@ -89,7 +91,7 @@ def read_tcspc(path: str | Path) -> TCSPCData:
                 raise InputError(f"{path}: {key!r} has {value.shape[0]} values for {histograms.shape[0]} histograms")
             params[key] = torch.from_numpy(value).float()
     return TCSPCData(torch.from_numpy(histograms).float(), float(steps.mean()),
-                     torch.from_numpy(irf / irf.sum()).float(), params)
+                     torch.from_numpy(irf / irf.sum(-1, keepdims=True)).float(), params)
 
 
 def write_tcspc(path: str | Path, data: TCSPCData) -> Path:

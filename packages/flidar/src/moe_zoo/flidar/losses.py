@@ -46,23 +46,40 @@ def regression_loss(prediction: Tensor, target: Tensor) -> Tensor:
 
 
 def estimate_background(histograms: Tensor, simulation: SimulationConfig) -> Tensor:
-    """Background counts per bin from the bins before the IRF onset (centre - 4 sigma)."""
-    sigma = simulation.irf_fwhm_ps / 2.3548
-    stop = max(4, int((simulation.irf_center_ps - 4.0 * sigma) // simulation.bin_ps))
+    """Background counts per bin from the bins before the earliest IRF onset of the simulation's
+    IRF box (earliest centre - 4 sigma of the widest IRF)."""
+    sigma = max((*simulation.irf_fwhm_range_ps, simulation.irf_fwhm_ps)) / 2.3548
+    start = simulation.irf_center_ps + min(0.0, simulation.irf_shift_range_ps[0])
+    stop = max(4, int((start - 4.0 * sigma) // simulation.bin_ps))
     return histograms[:, :stop].mean(-1, keepdim=True)
 
 
-def physics_consistency_loss(params: dict[str, Tensor], histograms: Tensor, simulation: SimulationConfig) -> Tensor:
+def fine_irf(irf: Tensor, oversample: int) -> Tensor:
+    """Binned IRFs ``[B, T]`` -> ``[B, T * oversample]`` on the simulator's fine grid: linear
+    interpolation between bin centres (circular), each row normalised to sum 1."""
+    n_bins = irf.shape[-1]
+    position = (torch.arange(n_bins * oversample, dtype=irf.dtype, device=irf.device) + 0.5) / oversample - 0.5
+    left = torch.floor(position)
+    frac = position - left
+    index = left.long() % n_bins
+    values = (1.0 - frac) * irf[:, index] + frac * irf[:, (index + 1) % n_bins]
+    return values / values.sum(-1, keepdim=True)
+
+
+def physics_consistency_loss(params: dict[str, Tensor], histograms: Tensor, simulation: SimulationConfig,
+                             irf: Tensor | None = None) -> Tensor:
     """Pearson chi^2 per bin between the measurement and the forward model at the prediction::
 
-        m_k = N_s s_k(depth, tau, mu_a, mu_s') + b,   b = mean of the pre-IRF bins,
-        N_s = sum_k (h_k - b),                       L = mean_k (h_k - m_k)^2 / (m_k + 1)
+        m_k = N_s s_k(depth, tau, mu_a, mu_s'; IRF) + b,   b = mean of the pre-IRF bins,
+        N_s = sum_k (h_k - b),                            L = mean_k (h_k - m_k)^2 / (m_k + 1)
 
     ``s`` is the diffusion-theory histogram shape (:func:`expected_histograms`, differentiable),
     so the gradient pushes the predicted parameters toward ones that explain the photons.
+    ``irf``: each histogram's binned IRF ``[B, T]`` (:func:`fine_irf`; default the nominal one).
     About 1 for a perfect prediction (Poisson noise), larger otherwise.
     """
-    shape = expected_histograms(params, simulation, dtype=histograms.dtype)
+    fine = None if irf is None else fine_irf(irf.to(histograms.dtype), simulation.oversample)
+    shape = expected_histograms(params, simulation, irf=fine, dtype=histograms.dtype)
     background = estimate_background(histograms, simulation)
     signal = (histograms - background).sum(-1, keepdim=True).clamp_min(1.0)
     model = signal * shape + background

@@ -1,8 +1,9 @@
 """EvidenceMoE (Erbas et al., 2025): physics-guided temporal experts, evidential Dirichlet
 critics and a decider, plus the two learned baselines it is compared with.
 
-Forward pass for a TCSPC histogram ``h`` (``T`` bins)::
+Forward pass for a TCSPC histogram ``h`` (``T`` bins) measured with the instrument response ``IRF``::
 
+    h, IRF <- both shifted so the IRF peaks where the nominal IRF does    (:mod:`.instrument`)
     x = [h / max h,  log(1 + h) / log(1 + max h),  IRF / max IRF]          3 channels  [B, 3, T]
     expert e in {early, late, global} reads its own time window W_e of x:
         (z_e, y_e) = Expert_e(x[:, :, W_e])        y_e = (depth, lifetime) normalised to [0, 1]
@@ -27,17 +28,20 @@ context only); :class:`SingleRegressor` is the one-network baseline.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from moe_zoo.core import Config, HeterogeneousExperts, InputError, SoftGate, register_model
+from moe_zoo.flidar.instrument import align, peak_position
 from moe_zoo.flidar.simulator import (
     PARAMETERS,
+    TRAINING_SIMULATION,
     SimulationConfig,
     expected_histograms,
+    irf_fine,
     irf_histogram,
 )
 
@@ -50,8 +54,8 @@ NUISANCE = ("mu_a_per_mm", "mu_sp_per_mm")
 class EvidenceMoEConfig(Config):
     """Architecture and the simulation it was built for (windows in bins, ``[start, stop)``)."""
 
-    simulation: SimulationConfig = field(default_factory=SimulationConfig)
-    early_window: tuple[int, int] = (24, 80)
+    simulation: SimulationConfig = TRAINING_SIMULATION
+    early_window: tuple[int, int] = (16, 80)
     late_window: tuple[int, int] = (32, 256)
     global_pool: int = 2
     channels: int = 16
@@ -81,18 +85,32 @@ class EvidenceMoEConfig(Config):
         return {"early": self.early_window, "late": self.late_window, "global": (0, self.simulation.n_bins)}
 
 
-def physics_windows(simulation: SimulationConfig, margin_bins: int = 8) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Early and late windows from the noise-free histograms at the corners of the parameter box.
+def aligned_irfs(simulation: SimulationConfig) -> list[tuple[float, Tensor]]:
+    """``(centre ps, fine-grid IRF)`` at the corners of the FWHM x tail box, each centred so that
+    its binned peak sits on the nominal IRF's (as :func:`~moe_zoo.flidar.instrument.align` puts it)."""
+    reference = float(peak_position(irf_histogram(simulation)))
+    out = []
+    for fwhm, tail in itertools.product(simulation.irf_fwhm_range_ps, simulation.irf_tail_range_ps):
+        corner = simulation.replace(irf_fwhm_ps=fwhm, irf_tail_ps=tail)
+        centre = simulation.irf_center_ps + (reference - float(peak_position(irf_histogram(corner)))) * simulation.bin_ps
+        out.append((centre, irf_fine(corner.replace(irf_center_ps=centre))))
+    return out
 
-    early = [IRF onset (centre - 3 sigma), latest histogram peak + margin); late = [earliest
+
+def physics_windows(simulation: SimulationConfig, margin_bins: int = 8) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Early and late windows from the noise-free histograms at the corners of the parameter box
+    (tissue, lifetime and, aligned to the nominal peak, the IRF's FWHM and tail).
+
+    early = [earliest IRF onset (centre - 3 sigma), latest histogram peak + margin); late = [earliest
     peak - margin/4, end). The peak delay is the diffusive time of flight (``~ d^2 / 6 D c`` per
     leg) plus the lifetime's shift, so the windows follow the physics of the chosen ranges.
     """
     corners = list(itertools.product(*(getattr(simulation, name) for name in PARAMETERS)))
     params = {name: torch.tensor([c[i] for c in corners], dtype=torch.float64) for i, name in enumerate(PARAMETERS)}
-    peaks = expected_histograms(params, simulation).argmax(-1)
-    sigma = simulation.irf_fwhm_ps / 2.3548
-    onset = max(0, int((simulation.irf_center_ps - 3.0 * sigma) // simulation.bin_ps))
+    irfs = aligned_irfs(simulation)
+    peaks = torch.stack([expected_histograms(params, simulation, irf=irf).argmax(-1) for _, irf in irfs])
+    sigma = max(simulation.irf_fwhm_range_ps) / 2.3548
+    onset = max(0, int((min(centre for centre, _ in irfs) - 3.0 * sigma) // simulation.bin_ps))
     early = (onset, min(simulation.n_bins, int(peaks.max()) + margin_bins))
     late = (max(0, int(peaks.min()) - margin_bins // 4), simulation.n_bins)
     return early, late
@@ -123,15 +141,20 @@ def denormalise_targets(values: Tensor, ranges: Tensor) -> Tensor:
     return values * (ranges[:, 1] - ranges[:, 0]) + ranges[:, 0]
 
 
-def histogram_features(histograms: Tensor, irf: Tensor) -> Tensor:
-    """``[B, T]`` counts -> ``[B, 3, T]``: peak-normalised, log-normalised (an exponential decay
-    becomes a line whose slope is ``-1/tau``), and the IRF as a timing reference."""
-    if histograms.dim() != 2 or histograms.shape[-1] != irf.shape[-1]:
-        raise InputError(f"histograms: expected [N, {irf.shape[-1]}] counts, got shape {tuple(histograms.shape)}")
+def histogram_features(histograms: Tensor, irf: Tensor, reference_peak: float) -> Tensor:
+    """``[B, T]`` counts and their IRF (``[T]`` or ``[B, T]``) -> ``[B, 3, T]``: both shifted so the
+    IRF peaks at ``reference_peak`` (:func:`~moe_zoo.flidar.instrument.align`: the measured time
+    origin), then the counts peak-normalised and log-normalised (an exponential decay becomes a
+    line whose slope is ``-1/tau``), and the aligned IRF over its maximum (its width and tail)."""
+    rows = histograms.shape[0] if histograms.dim() == 2 else -1
+    if histograms.dim() != 2 or histograms.shape[-1] != irf.shape[-1] or irf.dim() not in (1, 2) \
+            or (irf.dim() == 2 and irf.shape[0] != rows):
+        raise InputError(f"histograms: expected [N, {irf.shape[-1]}] counts with an IRF of [{irf.shape[-1]}] or "
+                         f"[N, {irf.shape[-1]}], got {tuple(histograms.shape)} and {tuple(irf.shape)}")
+    histograms, irf = align(histograms, irf, reference_peak)
     peak = histograms.amax(-1, keepdim=True).clamp_min(1.0)
     log_h = torch.log1p(histograms.clamp_min(0.0)) / torch.log1p(peak)
-    ref = (irf / irf.max()).expand_as(histograms)
-    return torch.stack([histograms / peak, log_h, ref], dim=1)
+    return torch.stack([histograms / peak, log_h, irf / irf.amax(-1, keepdim=True)], dim=1)
 
 
 def count_level(histograms: Tensor) -> Tensor:
@@ -239,6 +262,7 @@ class EvidenceMoE(nn.Module):
             decider_in = n_experts * n_targets + config.hidden
         self.gates = nn.ModuleList(SoftGate(decider_in, n_experts, hidden=config.decider_hidden) for _ in range(n_targets))
         self.register_buffer("irf", irf_histogram(config.simulation), persistent=False)
+        self.reference_peak = float(peak_position(self.irf))
         self.register_buffer("target_ranges", config.simulation.label_ranges(), persistent=False)
         self.register_buffer("nuisance_ranges", torch.tensor([config.simulation.mu_a_per_mm,
                                                               config.simulation.mu_sp_per_mm]).log(), persistent=False)
@@ -253,8 +277,10 @@ class EvidenceMoE(nn.Module):
         """Class of each normalised absolute error ``[..., 2]``: ``k = #{thresholds_j <= |err_j|}``."""
         return (abs_error[..., None] >= self.thresholds.to(abs_error.dtype)).sum(-1)
 
-    def forward(self, histograms: Tensor) -> EvidenceMoEOutput:
-        x = histogram_features(histograms, self.irf)
+    def forward(self, histograms: Tensor, irf: Tensor | None = None) -> EvidenceMoEOutput:
+        """``histograms [B, T]`` counts; ``irf`` their measured IRF, ``[T]`` or ``[B, T]`` (default:
+        the nominal IRF, i.e. the histograms are taken to share the simulator's time origin)."""
+        x = histogram_features(histograms, self.irf if irf is None else irf, self.reference_peak)
         features, raw = [], []
         for expert in self.experts.experts:  # heterogeneous windows: one batched call per expert
             z, y = expert(x)
@@ -302,7 +328,7 @@ class EvidenceMoE(nn.Module):
 class SingleRegressorConfig(Config):
     """One CNN over the whole histogram (the single-regressor baseline)."""
 
-    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    simulation: SimulationConfig = TRAINING_SIMULATION
     channels: int = 16
     hidden: int = 128
 
@@ -315,10 +341,12 @@ class SingleRegressor(nn.Module):
         self.config = config = config or SingleRegressorConfig()
         self.net = TemporalExpert((0, config.simulation.n_bins), len(TARGETS), channels=config.channels, hidden=config.hidden)
         self.register_buffer("irf", irf_histogram(config.simulation), persistent=False)
+        self.reference_peak = float(peak_position(self.irf))
         self.register_buffer("target_ranges", config.simulation.label_ranges(), persistent=False)
 
-    def forward(self, histograms: Tensor) -> Tensor:
-        return self.net(histogram_features(histograms, self.irf))[1]
+    def forward(self, histograms: Tensor, irf: Tensor | None = None) -> Tensor:
+        """As :meth:`EvidenceMoE.forward`: ``irf`` defaults to the nominal one."""
+        return self.net(histogram_features(histograms, self.irf if irf is None else irf, self.reference_peak))[1]
 
 
 register_model("evidence-moe-flidar", config=EvidenceMoEConfig(), weights="moe_zoo.flidar:weights/evidence_moe.safetensors",

@@ -54,9 +54,13 @@ class SimulationConfig(Config):
     mu_sp_per_mm: tuple[float, float] = (0.6, 2.0)
     photons: tuple[float, float] = (1_000.0, 30_000.0)
     background_fraction: tuple[float, float] = (0.0, 0.1)
-    irf_center_ps: float = 1_500.0
+    irf_center_ps: float = 1_500.0     # the nominal IRF: the time origin the networks are aligned to
     irf_fwhm_ps: float = 150.0
     irf_tail_ps: float = 60.0
+    # per-histogram IRF variation (uniform; equal bounds = every histogram has the nominal value)
+    irf_fwhm_range_ps: tuple[float, float] = (150.0, 150.0)
+    irf_tail_range_ps: tuple[float, float] = (60.0, 60.0)
+    irf_shift_range_ps: tuple[float, float] = (0.0, 0.0)   # added to irf_center_ps
 
     def __post_init__(self) -> None:
         if self.n_bins < 16 or self.bin_ps <= 0 or self.oversample < 1:
@@ -66,8 +70,19 @@ class SimulationConfig(Config):
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise InputError(f"SimulationConfig.{name}: expected 0 < low <= high, got {(low, high)}")
+        for name in ("irf_fwhm_range_ps", "irf_tail_range_ps", "irf_shift_range_ps"):
+            low, high = getattr(self, name)
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise InputError(f"SimulationConfig.{name}: expected finite low <= high, got {(low, high)}")
+        if self.irf_fwhm_range_ps[0] <= 0 or self.irf_tail_range_ps[0] < 0 or self.irf_fwhm_ps <= 0 or self.irf_tail_ps < 0:
+            raise InputError("SimulationConfig: IRF FWHM must be positive and tails non-negative")
         if self.depth_mm[0] <= 1.0 / self.mu_sp_per_mm[0]:
             raise InputError("SimulationConfig: the shallowest depth must exceed 1/mu_s' (diffusion regime)")
+
+    @property
+    def varies_irf(self) -> bool:
+        """Whether histograms get their own IRF (any of the IRF ranges has width)."""
+        return any(low != high for low, high in (self.irf_fwhm_range_ps, self.irf_tail_range_ps, self.irf_shift_range_ps))
 
     @property
     def period_ps(self) -> float:
@@ -82,11 +97,19 @@ class SimulationConfig(Config):
         return torch.tensor([self.depth_mm, self.lifetime_ns], dtype=torch.float32)
 
 
+TRAINING_SIMULATION = SimulationConfig(irf_fwhm_range_ps=(100.0, 400.0), irf_tail_range_ps=(20.0, 200.0),
+                                       irf_shift_range_ps=(-100.0, 100.0))
+"""What the shipped models are trained on: the default box with one IRF per histogram (FWHM
+100-400 ps and exponential tail 20-200 ps, the range of PMT- and SPAD-based TCSPC systems; time
+origin moved by up to ± 2 bins, which the alignment removes). Narrower IRFs are refused."""
+
+
 @dataclass(frozen=True)
 class TCSPCData:
     """TCSPC histograms with their time axis and IRF, and the ground truth when known.
 
-    ``histograms``: ``[N, T]`` photon counts (float32); ``irf``: ``[T]`` (sums to 1);
+    ``histograms``: ``[N, T]`` photon counts (float32); ``irf``: ``[T]``, or ``[N, T]`` with one
+    IRF per histogram (each sums to 1);
     ``params``: ``{name: [N]}`` for the names in :data:`PARAMETERS` plus ``photons`` and
     ``background`` (empty for measured data without labels).
     """
@@ -111,36 +134,55 @@ class TCSPCData:
         return torch.stack([self.params["depth_mm"], self.params["lifetime_ns"]], dim=-1).float()
 
     def subset(self, index: Tensor | slice) -> TCSPCData:
-        return TCSPCData(self.histograms[index], self.bin_ps, self.irf,
-                         {k: v[index] for k, v in self.params.items()})
+        irf = self.irf[index] if self.irf.dim() == 2 else self.irf
+        return TCSPCData(self.histograms[index], self.bin_ps, irf, {k: v[index] for k, v in self.params.items()})
 
 
-def irf_fine(config: SimulationConfig, device: torch.device | None = None) -> Tensor:
-    """Ex-Gaussian IRF on the fine grid, ``[n_bins * oversample]``, summing to 1.
+def ex_gaussian(t: Tensor, center: Tensor | float, fwhm: Tensor | float, tail: Tensor | float) -> Tensor:
+    """Exponentially modified Gaussian at times ``t`` (unnormalised; parameters broadcast with ``t``)::
 
-    ``irf(t) = (lam/2) exp(lam/2 (2 mu + lam sigma^2 - 2 t)) erfc((mu + lam sigma^2 - t) / (sqrt2 sigma))``,
-    ``sigma = FWHM / 2.3548``, ``lam = 1 / tail``, ``mu`` chosen so the Gaussian part peaks at
-    ``irf_center_ps``; evaluated at sub-bin centres (the IRF is smooth on that scale).
+        irf(t) = (lam/2) exp(lam/2 (2 mu + lam sigma^2 - 2 t)) erfc((mu + lam sigma^2 - t) / (sqrt2 sigma))
+
+    ``sigma = FWHM / 2.3548``, ``lam = 1 / tail``, ``mu = center`` (where the Gaussian part peaks);
+    a zero tail gives the Gaussian.
     """
+    center, fwhm, tail = (torch.as_tensor(v, dtype=t.dtype, device=t.device) for v in (center, fwhm, tail))
+    sigma = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    gauss = torch.exp(-0.5 * ((t - center) / sigma) ** 2)
+    lam = 1.0 / tail.clamp_min(1e-9)
+    arg = (center + lam * sigma**2 - t) / (math.sqrt(2.0) * sigma)
+    # where arg > 0, exp(...) erfc(arg) == exp(-(t - mu)^2 / (2 sigma^2)) erfcx(arg) cannot overflow
+    direct = torch.exp((0.5 * lam * (2.0 * center + lam * sigma**2 - 2.0 * t)).clamp_max(0.0)) * torch.erfc(arg)
+    scaled = gauss * torch.special.erfcx(arg.clamp_min(0.0))
+    return torch.where(tail > 0, torch.where(arg > 0, scaled, direct), gauss)
+
+
+def irf_fine(config: SimulationConfig, device: torch.device | None = None, *, center_ps: Tensor | None = None,
+             fwhm_ps: Tensor | None = None, tail_ps: Tensor | None = None) -> Tensor:
+    """Ex-Gaussian IRF (:func:`ex_gaussian`) on the fine grid, summing to 1: the nominal one
+    ``[n_bins * oversample]``, or ``[B, n_fine]`` for ``[B]`` tensors of centres, FWHMs and tails.
+    Evaluated at sub-bin centres (the IRF is smooth on that scale)."""
     delta = config.bin_ps / config.oversample
     t = (torch.arange(config.n_bins * config.oversample, dtype=torch.float64, device=device) + 0.5) * delta
-    sigma = config.irf_fwhm_ps / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    mu = config.irf_center_ps
-    if config.irf_tail_ps <= 0:
-        values = torch.exp(-0.5 * ((t - mu) / sigma) ** 2)
+    if center_ps is None:
+        values = ex_gaussian(t, config.irf_center_ps, config.irf_fwhm_ps, config.irf_tail_ps)
     else:
-        lam = 1.0 / config.irf_tail_ps
-        arg = (mu + lam * sigma**2 - t) / (math.sqrt(2.0) * sigma)
-        # where arg > 0, exp(...) erfc(arg) == exp(-(t - mu)^2 / (2 sigma^2)) erfcx(arg) cannot overflow
-        direct = torch.exp((0.5 * lam * (2.0 * mu + lam * sigma**2 - 2.0 * t)).clamp_max(0.0)) * torch.erfc(arg)
-        scaled = torch.exp(-0.5 * ((t - mu) / sigma) ** 2) * torch.special.erfcx(arg.clamp_min(0.0))
-        values = torch.where(arg > 0, scaled, direct)
-    return values / values.sum()
+        values = ex_gaussian(t, center_ps[:, None], fwhm_ps[:, None], tail_ps[:, None])
+    return values / values.sum(-1, keepdim=True)
 
 
-def irf_histogram(config: SimulationConfig) -> Tensor:
-    """The IRF summed into TCSPC bins, ``[n_bins]`` (what a measured IRF file holds)."""
-    return irf_fine(config).view(config.n_bins, config.oversample).sum(-1).float()
+def sample_irfs(n: int, config: SimulationConfig, generator: torch.Generator) -> dict[str, Tensor]:
+    """Per-histogram IRF centre, FWHM and tail (ps, float64), uniform over the config's ranges."""
+    return {"center_ps": config.irf_center_ps + _uniform(generator, n, *config.irf_shift_range_ps),
+            "fwhm_ps": _uniform(generator, n, *config.irf_fwhm_range_ps),
+            "tail_ps": _uniform(generator, n, *config.irf_tail_range_ps)}
+
+
+def irf_histogram(config: SimulationConfig, fine: Tensor | None = None) -> Tensor:
+    """The IRF summed into TCSPC bins, ``[n_bins]`` (what a measured IRF file holds); ``fine``:
+    IRFs on the fine grid ``[..., n_fine]`` to bin instead of the nominal one."""
+    fine = irf_fine(config) if fine is None else fine
+    return fine.reshape(*fine.shape[:-1], config.n_bins, config.oversample).sum(-1).float()
 
 
 def decay_spectrum(lifetime_ps: Tensor, n_fine: int, delta_ps: float) -> Tensor:
@@ -234,10 +276,15 @@ def simulate(n: int, config: SimulationConfig | None = None, *, seed: int = 0, c
     device = resolve_device(device)
     generator = torch.Generator().manual_seed(seed)
     params = sample_parameters(n, config, generator)
-    irf = irf_fine(config, device)
-    shapes = torch.cat([expected_histograms({k: v[i:i + chunk].to(device) for k, v in params.items()},
-                                            config, irf=irf, dtype=dtype).cpu()
-                        for i in range(0, n, chunk)])
-    histograms = add_photon_noise(shapes.double(), params["photons"], params["background"], generator).float()
-    return TCSPCData(histograms, config.bin_ps, irf_histogram(config),
+    irf_params = sample_irfs(n, config, generator) if config.varies_irf else None
+    shapes, irfs = [], []
+    for i in range(0, n, chunk):
+        rows = slice(i, i + chunk)
+        irf = (irf_fine(config, device) if irf_params is None
+               else irf_fine(config, device, **{k: v[rows].to(device) for k, v in irf_params.items()}))
+        shapes.append(expected_histograms({k: v[rows].to(device) for k, v in params.items()}, config, irf=irf,
+                                          dtype=dtype).cpu())
+        irfs.append(irf_histogram(config, irf.cpu()))
+    histograms = add_photon_noise(torch.cat(shapes).double(), params["photons"], params["background"], generator).float()
+    return TCSPCData(histograms, config.bin_ps, irfs[0] if irf_params is None else torch.cat(irfs),
                      {k: v.float() for k, v in params.items()})

@@ -13,12 +13,19 @@ Stages (the paper names experts, critics and a decider but not a schedule; this 
 
 The plain-MoE baseline runs stages 1 and 3 (stage 2's steps go to stage 3); the single CNN
 trains with MSE for the same total number of steps. Training data: a fixed simulated set
-(``n_train`` histograms, seed ``seed``), validation on a second one (seed ``seed + 1``).
+(``n_train`` histograms, seed ``seed``, one IRF per histogram: :data:`TRAINING_SIMULATION`),
+validation on a second one (seed ``seed + 1``).
+
+Resuming (``state_path``) is bit-exact: the state file holds the model, optimizer, scheduler and
+RNG states and the run's :class:`TrainConfig`, and the batches of step ``t`` are a function of
+``(seed, t)`` alone (:func:`batch_indices`), so there is no generator position to lose. A state
+written with other settings is refused unless ``force_restart=True`` (which starts afresh).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +40,7 @@ from moe_zoo.core import (
     Config,
     InputError,
     get_logger,
+    read_checkpoint_metadata,
     resolve_device,
     save_checkpoint,
     seed_everything,
@@ -48,7 +56,7 @@ from moe_zoo.flidar.model import (
     config_for_simulation,
     normalise_targets,
 )
-from moe_zoo.flidar.simulator import SimulationConfig, TCSPCData, simulate
+from moe_zoo.flidar.simulator import TRAINING_SIMULATION, SimulationConfig, TCSPCData, simulate
 
 _log = get_logger(__name__)
 KINDS = ("evidence-moe", "plain-moe", "cnn")
@@ -57,7 +65,7 @@ KINDS = ("evidence-moe", "plain-moe", "cnn")
 @dataclass(frozen=True)
 class TrainConfig(Config):
     kind: str = "evidence-moe"
-    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    simulation: SimulationConfig = TRAINING_SIMULATION
     n_train: int = 60_000
     n_val: int = 4_096
     batch_size: int = 256
@@ -79,8 +87,29 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InputError(f"TrainConfig.kind must be one of {KINDS}, got {self.kind!r}")
-        if min(self.n_train, self.n_val, self.batch_size) < 1 or self.batch_size > self.n_train:
-            raise InputError("TrainConfig: n_train, n_val and batch_size must be positive, batch_size <= n_train")
+        counts = {"n_train": self.n_train, "n_val": self.n_val, "batch_size": self.batch_size,
+                  "kl_anneal_steps": self.kl_anneal_steps, "physics_batch": self.physics_batch}
+        steps = {"expert_steps": self.expert_steps, "critic_steps": self.critic_steps, "joint_steps": self.joint_steps}
+        for name, value in {**counts, **steps, "seed": self.seed}.items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InputError(f"TrainConfig.{name} must be an integer, got {value!r}")
+        bad = [f"{k}={v}" for k, v in counts.items() if v < 1] + [f"{k}={v}" for k, v in steps.items() if v < 0]
+        if bad or self.seed < 0:
+            raise InputError(f"TrainConfig: sizes must be >= 1, steps and seed >= 0; got {', '.join(bad) or f'seed={self.seed}'}")
+        if self.batch_size > self.n_train:
+            raise InputError(f"TrainConfig: batch_size {self.batch_size} exceeds n_train {self.n_train}")
+        if self.total_steps == 0:
+            raise InputError("TrainConfig: expert, critic and joint steps are all 0: nothing would be trained")
+        if self.kind != "cnn" and self.expert_steps == 0:
+            raise InputError(f"TrainConfig: {self.kind} needs expert_steps >= 1 (stage 1 trains the experts)")
+        positive = {"lr": self.lr, "joint_lr_scale": self.joint_lr_scale}
+        weights = {"kl_max": self.kl_max, "evidential_weight": self.evidential_weight, "expert_weight": self.expert_weight,
+                   "nuisance_weight": self.nuisance_weight, "physics_weight": self.physics_weight,
+                   "weight_decay": self.weight_decay}
+        for name, value in {**positive, **weights}.items():
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0 or (name in positive and value == 0):
+                kind = "> 0" if name in positive else ">= 0"
+                raise InputError(f"TrainConfig.{name} must be a finite number {kind}, got {value!r}")
 
     @property
     def total_steps(self) -> int:
@@ -132,11 +161,18 @@ def build_model(config: TrainConfig) -> nn.Module:
     return model
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for i in range(0, n - batch_size + 1, batch_size):
-            yield order[i:i + batch_size]
+@functools.lru_cache(maxsize=2)
+def _epoch_order(seed: int, epoch: int, n: int) -> Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed((seed + 2) * 1_000_003 + epoch))
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> Tensor:
+    """The training rows of ``step``: epoch ``e = step // (n // batch_size)`` draws the permutation
+    ``randperm(n)`` from a generator seeded with ``(seed, e)``, and the step takes its slice. A
+    function of ``(seed, step)`` alone, so a resumed run sees exactly the batches of an
+    uninterrupted one."""
+    epoch, position = divmod(step, n // batch_size)
+    return _epoch_order(seed, epoch, n)[position * batch_size:(position + 1) * batch_size]
 
 
 def _stage_parameters(model: nn.Module, stage: str) -> list[nn.Parameter]:
@@ -147,9 +183,9 @@ def _stage_parameters(model: nn.Module, stage: str) -> list[nn.Parameter]:
     return list(model.parameters())
 
 
-def _moe_loss(model: EvidenceMoE, stage: str, histograms: Tensor, truth: dict[str, Tensor], target: Tensor,
+def _moe_loss(model: EvidenceMoE, stage: str, histograms: Tensor, irf: Tensor, truth: dict[str, Tensor], target: Tensor,
               config: TrainConfig, stage_step: int) -> tuple[Tensor, dict[str, float]]:
-    out = model(histograms)
+    out = model(histograms, irf)
     nuisance_target = normalise_targets(torch.stack([truth[k] for k in NUISANCE], -1).log(), model.nuisance_ranges)
     nuisance = regression_loss(out.nuisance, nuisance_target)
     parts: dict[str, Tensor] = {}
@@ -173,20 +209,22 @@ def _moe_loss(model: EvidenceMoE, stage: str, histograms: Tensor, truth: dict[st
             if config.physics_weight > 0:
                 rows = slice(0, config.physics_batch)
                 params = {k: v[rows] for k, v in model.physical_parameters(out).items()}
-                phys = physics_consistency_loss(params, histograms[rows], model.config.simulation)
+                phys = physics_consistency_loss(params, histograms[rows], model.config.simulation, irf=irf[rows])
                 parts["physics"] = config.physics_weight * phys
     total = sum(parts.values())
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
 @torch.no_grad()
-def predict_normalised(model: nn.Module, histograms: Tensor, batch_size: int = 4096) -> Tensor:
-    """Normalised (depth, lifetime) for any of the three model kinds, in eval mode."""
+def predict_normalised(model: nn.Module, histograms: Tensor, irf: Tensor | None = None, batch_size: int = 4096) -> Tensor:
+    """Normalised (depth, lifetime) for any of the three model kinds, in eval mode (``irf``: ``[T]``
+    or ``[N, T]``, default the nominal one)."""
     was_training = model.training
     model.eval()
     outputs = []
     for i in range(0, histograms.shape[0], batch_size):
-        out = model(histograms[i:i + batch_size])
+        rows = None if irf is None else (irf[i:i + batch_size] if irf.dim() == 2 else irf)
+        out = model(histograms[i:i + batch_size], rows)
         outputs.append(out if isinstance(out, Tensor) else out.prediction)
     model.train(was_training)
     return torch.cat(outputs)
@@ -195,7 +233,8 @@ def predict_normalised(model: nn.Module, histograms: Tensor, batch_size: int = 4
 def evaluate_model(model: nn.Module, data: TCSPCData) -> dict[str, float]:
     """NRMSE/RMSE of depth and lifetime on labelled data."""
     ranges = model.target_ranges.cpu()
-    prediction = predict_normalised(model, data.histograms.to(model.target_ranges.device)).cpu()
+    device = model.target_ranges.device
+    prediction = predict_normalised(model, data.histograms.to(device), data.irf.to(device)).cpu()
     physical = prediction * (ranges[:, 1] - ranges[:, 0]) + ranges[:, 0]
     return summarise(physical, data.targets())
 
@@ -207,26 +246,50 @@ Simulator = Callable[[int, SimulationConfig, int], TCSPCData]
 def train(config: TrainConfig | None = None, *, checkpoint: str | Path | None = None,
           state_path: str | Path | None = None, device: str | torch.device | None = None,
           progress: bool = True, threads: int | None = None, simulator: Simulator | None = None,
-          **overrides: object) -> TrainResult:
+          force_restart: bool = False, **overrides: object) -> TrainResult:
     """Train one model kind on simulated FLiDAR data; optionally save a checkpoint.
 
     ``state_path``: a resumable training state written every 200 steps and at stage ends
-    (an interrupted run continues from it). ``threads``: torch CPU threads for this call (on a
+    (an interrupted run continues from it, bit-exactly; a state written with another
+    :class:`TrainConfig` is an :class:`InputError` unless ``force_restart``, which starts afresh). ``threads``: torch CPU threads for this call (on a
     shared machine 1 thread can be far faster than 2). ``simulator`` replaces :func:`simulate`
     (another forward model, e.g. a bi-exponential decay; called with ``config.simulation``).
     ``overrides`` change :class:`TrainConfig`.
     """
     with torch_threads(threads):
         return _train((config or TrainConfig()).replace(**overrides), checkpoint, state_path, device, progress,
-                      simulator or _simulate)
+                      simulator or _simulate, force_restart)
 
 
 def _simulate(n: int, config: SimulationConfig, seed: int) -> TCSPCData:
     return simulate(n, config, seed=seed)
 
 
+def _can_resume(state_path: Path | None, config: TrainConfig, force_restart: bool) -> bool:
+    """Whether ``state_path`` holds a state of this very config (False: start afresh); a state of
+    other settings is refused unless ``force_restart``."""
+    if state_path is None or not state_path.exists():
+        return False
+    saved = read_checkpoint_metadata(state_path)["metadata"].get("training_state", {}).get("user", {}).get("train_config")
+    if saved == config.to_dict():
+        return True
+    if force_restart:
+        _log.warning("%s: settings differ from this run's; --force-restart: starting afresh", state_path)
+        return False
+    if saved is None:
+        raise InputError(f"{state_path}: not a flidar training state with recorded settings; "
+                         "use --force-restart to overwrite it")
+    current = config.to_dict()
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+    raise InputError(f"{state_path} was written by a run with other settings ({details}); resume it with the same "
+                     "settings, or pass --force-restart (force_restart=True) to start afresh")
+
+
 def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str | Path | None,
-           device: str | torch.device | None, progress: bool, simulator: Simulator) -> TrainResult:
+           device: str | torch.device | None, progress: bool, simulator: Simulator, force_restart: bool) -> TrainResult:
+    state_path = Path(state_path) if state_path else None
+    resuming = _can_resume(state_path, config, force_restart)
     device = resolve_device(device)
     seed_everything(config.seed)
     started = time.perf_counter()
@@ -236,13 +299,12 @@ def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str |
     model = build_model(config).to(device)
     histograms = train_data.histograms.to(device)
     truth = {k: v.to(device) for k, v in train_data.params.items()}
+    irf = train_data.irf.to(device)
+    irf = irf if irf.dim() == 2 else irf.expand_as(histograms)
     targets = normalise_targets(train_data.targets().to(device), model.target_ranges)
-    generator = torch.Generator().manual_seed(config.seed + 2)
-    batches = _batches(config.n_train, config.batch_size, generator)
-    step, history = 0, []
-    state_path = Path(state_path) if state_path else None
-    if state_path is not None and state_path.exists():
-        step = -1  # resolved below, once the stage's optimizer exists
+    history: list[dict[str, float]] = []
+    saved = {"train_config": config.to_dict()}
+    step = load_training_state(state_path, model, None).step if resuming else 0
     first = 0
     for stage, steps in config.stages():
         last = first + steps
@@ -253,25 +315,23 @@ def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str |
         lr = config.lr * (config.joint_lr_scale if stage == "joint" else 1.0)
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps))
-        if step == -1:
-            state = load_training_state(state_path, model, None)
-            step = state.step
-            if first <= step < last:
-                load_training_state(state_path, model, optimizer, scheduler=scheduler)
-                _log.info("resumed at step %d (stage %s)", step, stage)
+        if resuming and first <= step < last:   # mid-stage: this stage's optimizer and schedule too
+            load_training_state(state_path, model, optimizer, scheduler=scheduler)
+            _log.info("resumed at step %d (stage %s)", step, stage)
         if step >= last:
             first = last
             continue
         model.train()
         bar = tqdm(range(step, last), desc=f"{config.kind}:{stage}", disable=not progress, leave=False)
         for step in bar:
-            index = next(batches).to(device)
+            index = batch_indices(config.seed, step, config.n_train, config.batch_size).to(device)
             batch_truth = {k: v[index] for k, v in truth.items()}
             if stage == "regressor":
-                loss = regression_loss(model(histograms[index]), targets[index])
+                loss = regression_loss(model(histograms[index], irf[index]), targets[index])
                 parts = {"mse": float(loss.detach())}
             else:
-                loss, parts = _moe_loss(model, stage, histograms[index], batch_truth, targets[index], config, step - first)
+                loss, parts = _moe_loss(model, stage, histograms[index], irf[index], batch_truth, targets[index], config,
+                                        step - first)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)
@@ -282,10 +342,10 @@ def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str |
                 bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if state_path is not None and (step + 1) % 200 == 0 and step + 1 < last:
                 save_training_state(state_path, model, optimizer, step=step + 1, scheduler=scheduler,
-                                    metadata={"stage": stage})
+                                    metadata={"stage": stage, **saved})
         step = last
         if state_path is not None:
-            save_training_state(state_path, model, None, step=step, metadata={"stage": stage})
+            save_training_state(state_path, model, None, step=step, metadata={"stage": stage, **saved})
         _log.info("stage %s done at step %d (%.0f s)", stage, step, time.perf_counter() - started)
         first = last
     model.requires_grad_(True)

@@ -1,0 +1,136 @@
+"""The instrument side of a measurement: time grid, IRF time origin and width, alignment.
+
+A TCSPC histogram is ``h = IRF * s(depth, tau, optics)`` on a circular time axis (one laser
+period). Its time origin is arbitrary (cable delays, TAC offset), so the time of flight -- the
+depth -- is only defined relative to the IRF measured on the same bins. Before the networks see
+a histogram, it is moved so that its IRF peaks where the simulator's nominal IRF peaks:
+
+    t_peak = k + (l_{k-1} - l_{k+1}) / (2 (l_{k-1} - 2 l_k + l_{k+1})),   l = ln IRF,  k = argmax IRF
+
+(the vertex of the parabola through the log-IRF at the peak bin and its neighbours; exact for a
+Gaussian peak), shift ``s = t_ref - t_peak`` bins, and with ``s = n + f`` (``n`` integer,
+``0 <= f < 1``) the circular linear interpolation
+
+    h'_k = (1 - f) h_{k-n} + f h_{k-n-1}
+
+which keeps the total count. The same shift is applied to the IRF, whose aligned shape stays a
+network input (its width and tail are conditioning, randomised in training).
+
+A file on another grid is rebinned onto the model's grid by overlap: coarse bin ``j`` gets
+``sum_i h_i |B_i ∩ C_j| / |B_i|`` (exact sums when the ratio of bin widths is an integer).
+Only finer grids spanning the same laser period are accepted; coarser ones would need detail
+the file does not hold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from moe_zoo.core import InputError
+from moe_zoo.flidar.simulator import SimulationConfig, irf_histogram
+
+WIDTH_TOLERANCE = 0.1   # relative margin around the training IRFs' widths
+
+
+def clean_irf(irf: Tensor) -> Tensor:
+    """``[..., T]`` -> the IRF minus its median (the flat dark-count floor of a measured IRF),
+    clamped at zero and normalised to sum 1."""
+    floor = irf.median(-1, keepdim=True).values
+    clean = (irf - floor).clamp_min(0.0)
+    total = clean.sum(-1, keepdim=True)
+    if bool((total <= 0).any()):
+        raise InputError("irf: no peak above its median (a flat or empty IRF cannot set the time origin)")
+    return clean / total
+
+
+def peak_position(irf: Tensor) -> Tensor:
+    """Sub-bin peak position ``[...]`` of ``irf [..., T]`` in bin units (bin ``k`` spans ``[k, k+1)``,
+    its centre is ``k + 0.5``), from the log-parabola through the three bins around the maximum."""
+    n_bins = irf.shape[-1]
+    k = irf.argmax(-1, keepdim=True)
+    floor = irf.amax(-1, keepdim=True) * 1e-9
+    logs = [irf.gather(-1, (k + d) % n_bins).clamp_min(floor).log() for d in (-1, 0, 1)]
+    curvature = logs[0] - 2.0 * logs[1] + logs[2]
+    offset = torch.where(curvature < 0, 0.5 * (logs[0] - logs[2]) / curvature.clamp_max(-1e-12), 0.0)
+    return (k + 0.5 + offset.clamp(-0.5, 0.5)).squeeze(-1).to(irf.dtype)
+
+
+def shift_bins(values: Tensor, shift: Tensor) -> Tensor:
+    """Circularly delay each row of ``values [B, T]`` by ``shift [B]`` bins (fractional: linear
+    interpolation ``h'_k = (1 - f) h_{k-n} + f h_{k-n-1}``); row sums are kept."""
+    n_bins = values.shape[-1]
+    whole = torch.floor(shift)
+    frac = (shift - whole)[:, None].to(values.dtype)
+    index = (torch.arange(n_bins, device=values.device) - whole.long()[:, None]) % n_bins
+    return (1.0 - frac) * values.gather(-1, index) + frac * values.gather(-1, (index - 1) % n_bins)
+
+
+def align(histograms: Tensor, irf: Tensor, reference_peak: float) -> tuple[Tensor, Tensor]:
+    """Move ``histograms [B, T]`` and their ``irf`` (``[T]`` or ``[B, T]``) so the IRF peaks at
+    ``reference_peak`` (bins); returns both aligned, the IRF as ``[B, T]``."""
+    irf = irf.to(histograms.dtype).expand_as(histograms)
+    shift = reference_peak - peak_position(irf)
+    return shift_bins(histograms, shift), shift_bins(irf, shift)
+
+
+def widths(irf: Tensor) -> tuple[float, float]:
+    """Full widths (bins) of a ``[T]`` IRF at half and at a tenth of its maximum (crossings
+    interpolated linearly between bins, the IRF rolled so its peak sits mid-period)."""
+    irf = torch.roll(irf.double(), irf.shape[-1] // 2 - int(irf.argmax()))
+    peak, top = int(irf.argmax()), float(irf.max())
+
+    def width(level: float) -> float:
+        above = (irf >= level * top).nonzero().squeeze(-1)
+        first, last = int(above.min()), int(above.max())
+        left = first - (irf[first] - level * top) / (irf[first] - irf[first - 1]) if first > 0 else float(first)
+        right = last + (irf[last] - level * top) / (irf[last] - irf[last + 1]) if last + 1 < irf.numel() else float(last)
+        return float(right - left) if first <= peak <= last else math.inf
+
+    return width(0.5), width(0.1)
+
+
+def training_irfs(simulation: SimulationConfig) -> list[Tensor]:
+    """The IRFs at the corners of ``simulation``'s FWHM x tail box (binned, nominal centre)."""
+    return [irf_histogram(simulation.replace(irf_fwhm_ps=f, irf_tail_ps=t))
+            for f in simulation.irf_fwhm_range_ps for t in simulation.irf_tail_range_ps]
+
+
+def check_irf(irf: Tensor, simulation: SimulationConfig) -> Tensor:
+    """The cleaned IRF ``[T]`` if its widths lie within those of the training IRFs
+    (:func:`training_irfs`, ± :data:`WIDTH_TOLERANCE`); otherwise a clear :class:`InputError`."""
+    clean = clean_irf(irf)
+    half, tenth = widths(clean)
+    trained = [widths(t) for t in training_irfs(simulation)]
+    ranges = [(min(w[i] for w in trained), max(w[i] for w in trained)) for i in (0, 1)]
+    for name, value, (low, high) in (("FWHM", half, ranges[0]), ("full width at 10 % of the maximum", tenth, ranges[1])):
+        if not low * (1 - WIDTH_TOLERANCE) <= value <= high * (1 + WIDTH_TOLERANCE):
+            bin_ps = simulation.bin_ps
+            raise InputError(f"irf: {name} {value * bin_ps:.0f} ps is outside the {low * bin_ps:.0f}-{high * bin_ps:.0f} ps "
+                             f"of the IRFs the model was trained on (FWHM {simulation.irf_fwhm_range_ps} ps, tail "
+                             f"{simulation.irf_tail_range_ps} ps): this model cannot use this instrument")
+    return clean
+
+
+def rebin(values: Tensor, bin_ps: float, simulation: SimulationConfig) -> Tensor:
+    """``values [..., T]`` on bins of ``bin_ps`` -> the model's grid ``[..., n_bins]`` by bin overlap.
+
+    Accepts grids of the same laser period (``T bin_ps`` within half a model bin of
+    ``n_bins bin_ps``) with bins no wider than the model's; anything else is an :class:`InputError`.
+    """
+    n_in, target = values.shape[-1], simulation.bin_ps
+    span, period = n_in * bin_ps, simulation.period_ps
+    if abs(bin_ps - target) <= 1e-3 * target and n_in == simulation.n_bins:
+        return values
+    if abs(span - period) > 0.5 * target or bin_ps > target * (1 + 1e-3):
+        raise InputError(f"histograms: {n_in} bins of {bin_ps:.3f} ps (span {span:.0f} ps); the model needs one laser period "
+                         f"of {period:.0f} ps in bins of at most {target:.3f} ps (it uses {simulation.n_bins} bins of "
+                         f"{target:.3f} ps; finer grids are rebinned, coarser ones or other periods are refused)")
+    edges_in = torch.arange(n_in + 1, dtype=torch.float64) * (period / n_in)   # stretch to the exact period
+    edges_out = torch.arange(simulation.n_bins + 1, dtype=torch.float64) * target
+    low = torch.maximum(edges_in[:-1, None], edges_out[None, :-1])
+    high = torch.minimum(edges_in[1:, None], edges_out[None, 1:])
+    overlap = (high - low).clamp_min(0.0) / (edges_in[1:] - edges_in[:-1])[:, None]     # [n_in, n_bins]
+    return (values.double() @ overlap).to(values.dtype)
