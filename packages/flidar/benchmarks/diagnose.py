@@ -38,6 +38,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from moe_zoo.core import create_model, setup_logging
+from moe_zoo.core.argtypes import non_negative_int, positive_int
 from moe_zoo.flidar.metrics import summarise
 from moe_zoo.flidar.model import denormalise_targets
 from moe_zoo.flidar.simulator import (
@@ -286,23 +287,23 @@ def pairs(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("capacity").set_defaults(fn=capacity)
     p = sub.add_parser("ablate")
-    p.add_argument("--n", type=int, default=8192)
+    p.add_argument("--n", type=positive_int, default=8192)
     p.set_defaults(fn=ablate)
     p = sub.add_parser("floor")
-    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--n", type=positive_int, default=300)
     p.add_argument("--known", action="store_true", help="mu_a and mu_s' fixed at the truth")
     p.set_defaults(fn=floor)
     p = sub.add_parser("regimes")
     p.add_argument("--regimes", nargs="+", choices=REGIMES, default=["biexp"])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=["evidence-moe", "cnn"])
-    p.add_argument("--n-train", type=int, default=20_000)
-    p.add_argument("--n-test", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=2000, help="total steps (EvidenceMoE: 50 %% experts, 16 %% critics, rest joint)")
+    p.add_argument("--n-train", type=positive_int, default=20_000)
+    p.add_argument("--n-test", type=positive_int, default=4096)
+    p.add_argument("--steps", type=positive_int, default=2000, help="total steps (EvidenceMoE: 50 %% experts, 16 %% critics, rest joint)")
     p.set_defaults(fn=regimes)
     p = sub.add_parser("pairs")
     p.add_argument("files", nargs="+", help="JSON lines written by `regimes`")

@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from moe_zoo.core import create_model, get_logger, read_checkpoint_metadata, setup_logging
+from moe_zoo.core.argtypes import non_negative_int, positive_int
 from moe_zoo.core.reporting import (
     format_mean_std,
     markdown_table,
@@ -486,9 +487,9 @@ def update_irf_section(plan: Plan, workers: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run; writes under benchmarks/quick/")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2 (quick: 0)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel training processes (default 2)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, help="default: 0 1 2 (quick: 0)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="parallel training processes (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--only", choices=("irf",), help="rerun one section alone (irf: shifted/widened IRFs; seed 0 = the shipped weights)")
     args = parser.parse_args(argv)
     setup_logging("INFO")

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import time
 from importlib.resources import files
 from pathlib import Path
 
+from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
+
 SHIPPED_WEIGHTS = {"evidence-moe": "weights/evidence_moe.safetensors", "cnn": "weights/cnn.safetensors"}
-
-
-def _integer(minimum: int):
-    """An argparse type: an integer >= ``minimum`` (anything else is a usage error, exit 2)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
 
 
 def _writable(path: str, option: str) -> None:
@@ -142,8 +120,8 @@ def _demo(args: argparse.Namespace) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     sim = verbs.add_parser("simulate", help="write simulated FLiDAR histograms with ground truth (.npz or .h5)")
-    sim.add_argument("--n", type=_integer(1), default=1000)
-    sim.add_argument("--seed", type=_integer(0), default=0)
+    sim.add_argument("--n", type=positive_int, default=1000)
+    sim.add_argument("--seed", type=non_negative_int, default=0)
     sim.add_argument("--out", required=True, help="output file, .npz or .h5")
     sim.set_defaults(func=_simulate)
 
@@ -155,27 +133,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--state", help="resumable training-state file (resumed only with the same settings)")
     tr.add_argument("--force-restart", action="store_true",
                     help="overwrite a --state written with other settings instead of refusing")
-    tr.add_argument("--n-train", type=_integer(1))
-    tr.add_argument("--expert-steps", type=_integer(0))
-    tr.add_argument("--critic-steps", type=_integer(0))
-    tr.add_argument("--joint-steps", type=_integer(0))
-    tr.add_argument("--lr", type=_positive_float, help="AdamW learning rate (default 2e-3)")
-    tr.add_argument("--seed", type=_integer(0), default=0)
-    tr.add_argument("--threads", type=_integer(1), help="torch CPU threads (1 is often fastest on a busy machine)")
+    tr.add_argument("--n-train", type=positive_int)
+    tr.add_argument("--expert-steps", type=non_negative_int)
+    tr.add_argument("--critic-steps", type=non_negative_int)
+    tr.add_argument("--joint-steps", type=non_negative_int)
+    tr.add_argument("--lr", type=positive_float, help="AdamW learning rate (default 2e-3)")
+    tr.add_argument("--seed", type=non_negative_int, default=0)
+    tr.add_argument("--threads", type=positive_int, help="torch CPU threads (1 is often fastest on a busy machine)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
 
     ev = verbs.add_parser("eval", help="NRMSE and critic calibration on a fresh simulated set")
     ev.add_argument("--model", help="checkpoint path (default: shipped weights)")
-    ev.add_argument("--n", type=_integer(1), default=4096)
-    ev.add_argument("--seed", type=_integer(0), default=1234)
+    ev.add_argument("--n", type=positive_int, default=4096)
+    ev.add_argument("--seed", type=non_negative_int, default=1234)
     ev.set_defaults(func=_eval)
 
     pr = verbs.add_parser("predict", help="depth, lifetime and uncertainty for a TCSPC file (.npz/.h5)")
     pr.add_argument("file")
     pr.add_argument("--model", help="checkpoint path (default: shipped weights)")
     pr.add_argument("--csv", help="write all predictions to this CSV file")
-    pr.add_argument("--limit", type=_integer(1), default=20, help="rows to print")
+    pr.add_argument("--limit", type=positive_int, default=20, help="rows to print")
     pr.set_defaults(func=_predict)
 
     be = verbs.add_parser("bench", help="EvidenceMoE vs baselines over seeds; writes BENCHMARKS.md and figures")
@@ -183,7 +161,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     be.set_defaults(func=_bench)
 
     de = verbs.add_parser("demo", help="simulate tissue histograms and recover depth and lifetime")
-    de.add_argument("--n", type=_integer(1), default=2048)
-    de.add_argument("--seed", type=_integer(0), default=7)
+    de.add_argument("--n", type=positive_int, default=2048)
+    de.add_argument("--seed", type=non_negative_int, default=7)
     de.set_defaults(func=_demo)
 
