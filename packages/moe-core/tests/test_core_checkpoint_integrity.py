@@ -332,3 +332,18 @@ def test_fuzzed_checkpoints_give_a_clear_error_or_the_identical_model(saved, tmp
             outcomes["valid edit"] += 1
     assert outcomes["error"] > 300, outcomes
     assert time.perf_counter() - started < 30, outcomes  # about 2 s on a 2-core CI machine
+
+
+def test_allocation_limit_sizes_factory_calls_before_they_allocate():
+    from moe_zoo.core.alloc_guard import AllocationLimitError, allocation_limit
+
+    with allocation_limit(1000):
+        torch.empty(100)                                   # 400 bytes
+        torch.zeros(2, 50, dtype=torch.float32)            # 400 more: within the limit
+    with pytest.raises(AllocationLimitError, match=r"torch\.ones asks for a \(20, 20\)"), allocation_limit(1000):
+        torch.empty(100)
+        torch.ones(20, 20)
+    with pytest.raises(AllocationLimitError, match=r"torch\.empty asks"), allocation_limit(2**20):
+        torch.nn.Linear(10**6, 10**6)                      # 4 TB, refused before any allocation
+    with allocation_limit(2**20):                          # calls the meta device cannot size still run
+        assert torch.randn(4, generator=torch.Generator().manual_seed(0)).shape == (4,)

@@ -28,8 +28,11 @@ class allocation_limit(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _FACTORIES:
-            probe = func(*args, **{**kwargs, "device": "meta"})
+        if func in _FACTORIES and "out" not in kwargs:
+            try:
+                probe = func(*args, **{**kwargs, "device": "meta"})
+            except (TypeError, ValueError, RuntimeError, NotImplementedError):
+                return func(*args, **kwargs)  # a call the meta device cannot size: let it raise or run as usual
             self.used += probe.numel() * probe.element_size()
             if self.used > self.limit:
                 raise AllocationLimitError(
