@@ -110,3 +110,22 @@ def test_an_ok_test_section_where_nothing_passed_is_a_failure(tmp_path, monkeypa
         f"open({str(path.with_suffix('.xml'))!r}, 'w').write({xml!r})"))
     [result] = runner.run_all(runner.parse_args(["--out", str(tmp_path), "--only", "tests"]), {})
     assert result.status == "failed" and result.data["skipped"] == 1
+
+
+def test_benchmark_section_runs_every_implementation_on_a_tiny_shape_on_cpu():
+    """The bench section's code path (Triton under the interpreter, bf16, HF blocks), where CI can run it:
+    every implementation is timed and agrees with moe-core eager within bf16 rounding."""
+    from moe_zoo.core.benchmark import Shape
+    from moe_zoo.core.gpu_check.gpu_bench import run_benchmark
+
+    published = []
+    run_benchmark(1, published.append, (Shape(16, 16, 16, 4, 2),), device="cpu", warmup=0)
+    [data] = published
+    [(label, result)] = data["shapes"].items()
+    names = list(result)
+    assert names[0].startswith("dense") and "moe-core triton" in names and "moe-core eager" in names
+    assert any(n.startswith("HF MixtralSparseMoeBlock grouped_mm") for n in names)
+    for name in names[1:]:
+        assert result[name]["max_abs_diff"] < 0.05, name
+        assert result[name]["fwd"] > 0 and result[name]["fwd+bwd"] > 0
+    assert [row[0] for row in data["tables"][label]["rows"]] == names

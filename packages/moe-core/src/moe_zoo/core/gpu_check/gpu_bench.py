@@ -39,14 +39,14 @@ def gpu_implementations(shape: Shape, device: str = "cuda") -> list[Implementati
     return impls
 
 
-def measure_shape(shape: Shape, repeats: int, device: str = "cuda") -> dict[str, dict[str, float]]:
+def measure_shape(shape: Shape, repeats: int, device: str = "cuda", warmup: int = WARMUP) -> dict[str, dict[str, float]]:
     """Per implementation: median ms and % of dense (with IQR) per phase, max |diff| from moe-core eager."""
     impls = gpu_implementations(shape, device)
     x, grad = (t.to(device=device, dtype=DTYPE) for t in benchmark_inputs(shape))
     with torch.no_grad():
         reference = impls[1].run(x).float()
         diffs = {i.name: float((i.run(x).float() - reference).abs().max()) for i in impls[1:]}
-    result = summarise_samples(interleaved_samples(impls, x, grad, repeats, WARMUP))
+    result = summarise_samples(interleaved_samples(impls, x, grad, repeats, warmup))
     for name, diff in diffs.items():
         result[name]["max_abs_diff"] = diff
     return result
@@ -60,13 +60,13 @@ def _row(name: str, t: dict[str, float]) -> list[str]:
 
 
 def run_benchmark(repeats: int, publish: Callable[[dict[str, Any]], None], shapes: tuple[Shape, ...] = SHAPES,
-                  device: str = "cuda") -> None:
+                  device: str = "cuda", warmup: int = WARMUP) -> None:
     """Measure every shape, calling ``publish`` with everything so far after each one."""
-    data: dict[str, Any] = {"dtype": str(DTYPE), "repeats": repeats, "warmup": WARMUP, "shapes": {}, "tables": {}}
+    data: dict[str, Any] = {"dtype": str(DTYPE), "repeats": repeats, "warmup": warmup, "shapes": {}, "tables": {}}
     header = ["implementation", "fwd ms", "fwd % of dense (IQR)", "fwd+bwd ms", "fwd+bwd % of dense (IQR)",
               "max abs diff vs eager (bf16)"]
     for shape in shapes:
-        result = measure_shape(shape, repeats, device)
+        result = measure_shape(shape, repeats, device, warmup)
         data["shapes"][shape.label] = result
         data["tables"][shape.label] = {"header": header, "rows": [_row(n, t) for n, t in result.items()]}
         if torch.cuda.is_initialized():
