@@ -24,6 +24,7 @@ the file does not hold.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -92,20 +93,22 @@ def widths(irf: Tensor) -> tuple[float, float]:
     return width(0.5), width(0.1)
 
 
-def training_irfs(simulation: SimulationConfig) -> list[Tensor]:
-    """The IRFs at the corners of ``simulation``'s FWHM x tail box (binned, nominal centre)."""
-    return [irf_histogram(simulation.replace(irf_fwhm_ps=f, irf_tail_ps=t))
-            for f in simulation.irf_fwhm_range_ps for t in simulation.irf_tail_range_ps]
+@functools.lru_cache(maxsize=8)
+def trained_widths(simulation: SimulationConfig) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(min, max)`` of the FWHM and of the full width at 10 % (bins) over the IRFs at the corners
+    of ``simulation``'s FWHM x tail box (binned, nominal centre): the family the model was trained on."""
+    corners = [widths(irf_histogram(simulation.replace(irf_fwhm_ps=f, irf_tail_ps=t)))
+               for f in simulation.irf_fwhm_range_ps for t in simulation.irf_tail_range_ps]
+    return tuple((min(w[i] for w in corners), max(w[i] for w in corners)) for i in (0, 1))
 
 
 def check_irf(irf: Tensor, simulation: SimulationConfig) -> Tensor:
-    """The cleaned IRF ``[T]`` if its widths lie within those of the training IRFs
-    (:func:`training_irfs`, ± :data:`WIDTH_TOLERANCE`); otherwise a clear :class:`InputError`."""
+    """The cleaned IRF ``[T]`` if its widths lie within :func:`trained_widths` ± :data:`WIDTH_TOLERANCE`;
+    otherwise a clear :class:`InputError`."""
     clean = clean_irf(irf)
-    half, tenth = widths(clean)
-    trained = [widths(t) for t in training_irfs(simulation)]
-    ranges = [(min(w[i] for w in trained), max(w[i] for w in trained)) for i in (0, 1)]
-    for name, value, (low, high) in (("FWHM", half, ranges[0]), ("full width at 10 % of the maximum", tenth, ranges[1])):
+    measured = widths(clean)
+    for name, value, (low, high) in zip(("FWHM", "full width at 10 % of the maximum"), measured,
+                                        trained_widths(simulation)):
         if not low * (1 - WIDTH_TOLERANCE) <= value <= high * (1 + WIDTH_TOLERANCE):
             bin_ps = simulation.bin_ps
             raise InputError(f"irf: {name} {value * bin_ps:.0f} ps is outside the {low * bin_ps:.0f}-{high * bin_ps:.0f} ps "
