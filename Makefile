@@ -47,7 +47,8 @@ lint: install
 	$(RUN) ruff check .
 
 # moe-core on a CUDA machine (tests, bf16 benchmark, domain training steps; installs nothing):
-# make gpu-check GPU_CHECK_OUT=<report folder>; refuses without CUDA. See packages/moe-core/README.md.
+# make gpu-check GPU_CHECK_OUT=<report folder> [GPU_CHECK_PYTHON=python3]; refuses without CUDA.
+# See packages/moe-core/README.md.
 .PHONY: gpu-check
 gpu-check:
-	$(RUN) python packages/moe-core/benchmarks/gpu_check.py --out $(or $(GPU_CHECK_OUT),gpu-check-report)
+	$(or $(GPU_CHECK_PYTHON),$(RUN) python) packages/moe-core/benchmarks/gpu_check.py --out $(or $(GPU_CHECK_OUT),gpu-check-report)
