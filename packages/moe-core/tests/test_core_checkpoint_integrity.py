@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from moe_zoo.core import create_model, load_checkpoint, load_model, save_checkpoint
+from moe_zoo.core import InputError, create_model, load_checkpoint, load_model, save_checkpoint
 from moe_zoo.core.atomic import TEMP_MARK, atomic_path, remove_stale_temps
 from moe_zoo.core.checkpoint import (
     CheckpointCorruptError,
@@ -218,6 +218,15 @@ def test_pretrained_overrides_that_change_shapes_are_a_mismatch(tmp_path, monkey
     assert torch.equal(create_model("mixtral-moe", pretrained=True).router.weight, load_checkpoint(path).state_dict["router.weight"])
     with pytest.raises(CheckpointMismatchError, match="shape mismatch"):
         create_model("mixtral-moe", pretrained=True, d_hidden=16)
+    with pytest.raises(InputError, match="unknown field"):               # the caller's mistake, not the file's
+        create_model("mixtral-moe", pretrained=True, d_hiden=16)
+
+
+def test_a_checkpoint_of_a_model_no_package_registers_is_a_clear_mismatch(saved, tmp_path):
+    _, path = saved
+    header = ours(path) | {"model_name": "gpt-9000-moe"}
+    with pytest.raises(CheckpointMismatchError, match=r"no installed package registers.*gpt-9000-moe"):
+        load_model(rewrite(path, tmp_path / "unknown.safetensors", header, rehash=True))
 
 
 # ---- seeded fuzzing of a real checkpoint's headers, config and bytes

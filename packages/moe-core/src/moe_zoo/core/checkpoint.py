@@ -257,11 +257,16 @@ def build_from_checkpoint(build: Callable[[], nn.Module], checkpoint: Checkpoint
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a registered model from a checkpoint (registry name + stored config) and load it."""
-    from moe_zoo.core.registry import create_model
+    from moe_zoo.core.errors import UnknownModelError
+    from moe_zoo.core.registry import create_model, get_model_spec
 
     checkpoint = load_checkpoint(path)
     if not checkpoint.model_name:
         raise CheckpointMismatchError(f"checkpoint {path} records no registry model name; build the model yourself")
+    try:
+        get_model_spec(checkpoint.model_name)
+    except UnknownModelError as err:
+        raise CheckpointMismatchError(f"checkpoint {path} holds a model no installed package registers: {err}") from None
     model = build_from_checkpoint(lambda: create_model(checkpoint.model_name, **(checkpoint.config or {})),
                                   checkpoint, source=str(path))
     return model.to(device)

@@ -157,8 +157,11 @@ def _create_pretrained(spec: ModelSpec, overrides: dict[str, Any]) -> nn.Module:
         except InputError as err:
             raise CheckpointCorruptError(f"checkpoint {path}: its config is invalid: {err}") from None
 
+    if config is not None:
+        config = config.replace(**overrides)  # an unknown or ill-typed override is the caller's InputError
+
     def build() -> nn.Module:
-        model = spec.factory(config.replace(**overrides)) if config is not None else spec.factory(**overrides)
+        model = spec.factory(config) if config is not None else spec.factory(**overrides)
         model.registry_name = spec.name  # type: ignore[assignment]
         return model
 
