@@ -61,16 +61,35 @@ def test_synthetic_task_correlation_falls_with_p():
         synthetic_mmoe(1.5)
 
 
-def test_kuairand_reader_on_a_generated_log(kuairand_csv):
-    s = read_kuairand(kuairand_csv, user_features=kuairand_csv.parent / "user_features_pure.csv",
-                      video_features=kuairand_csv.parent / "video_features_basic_pure.csv")
-    assert s.tasks.names == ("is_click", "long_view", "is_like", "is_follow", "is_comment", "is_forward")
-    assert s.tasks.groups == (0, 0, 1, 1, 1, 1)
-    assert {"user_id", "video_id", "tab", "hour", "user_user_active_degree", "video_author_id"} <= set(s.schema.categorical)
-    assert "log_duration" in s.schema.numeric and "video_video_duration" in s.schema.numeric
-    assert len(s.train) + len(s.valid) + len(s.test) == 600 and s.train.users is not None
-    random_only = read_kuairand(kuairand_csv, tasks=("is_click", "is_like"), only_random=True)
-    assert random_only.tasks.groups == (0, 1) and len(random_only.train) < 600 * 0.8
+def test_kuairand_reader_on_a_data_folder_in_the_real_layout(kuairand_dir):
+    s = read_kuairand(kuairand_dir)
+    assert s.tasks.names == ("is_click", "long_view", "effective_view", "complete_view", "is_like", "is_follow",
+                             "is_comment", "is_forward", "is_profile_enter")
+    assert s.tasks.groups == (0, 0, 0, 0, 1, 1, 1, 1, 1)
+    assert {"user_id", "video_id", "tab", "hour", "user_user_active_degree", "user_onehot_feat17",
+            "video_author_id", "video_tag"} <= set(s.schema.categorical)
+    numbers = {"log_duration", "user_follow_user_num", "user_fans_user_num", "user_friend_user_num",
+               "user_register_days", "video_video_duration", "video_server_width", "video_server_height"}
+    assert set(s.schema.numeric) == numbers                         # counts are numbers, not categories
+    assert len(s.train) + len(s.valid) + len(s.test) == 600       # both standard logs, not the random one
+    # the derived watch tasks follow KuaiRand's definitions, row by row
+    log = pd.concat([pd.read_csv(p) for p in sorted(kuairand_dir.glob("log_standard_*.csv"))], ignore_index=True)
+    log = log.sort_values("time_ms", kind="stable")
+    effective = (log["play_time_ms"] >= np.minimum(log["duration_ms"], 7000)).to_numpy(float)
+    complete = (log["play_time_ms"] >= log["duration_ms"]).to_numpy(float)
+    labels = np.concatenate([s.train.labels, s.valid.labels, s.test.labels])
+    np.testing.assert_array_equal(np.sort(labels[:, 2]), np.sort(effective))
+    np.testing.assert_array_equal(np.sort(labels[:, 3]), np.sort(complete))
+    # user numbers: log(1 + count), standardised with the training rows' moments
+    raw = pd.read_csv(kuairand_dir / "user_features_pure.csv").set_index("user_id")["fans_user_num"]
+    column = s.schema.numeric.index("user_fans_user_num")
+    first = s.train.users[0]
+    expected = (np.log1p(raw[first]) - s.schema.mean[column]) / s.schema.std[column]
+    assert s.train.numeric[0, column] == pytest.approx(expected, rel=1e-5)
+    with_stats = read_kuairand(kuairand_dir, video_statistics=True)
+    assert {"stat_show_cnt", "stat_play_cnt", "stat_counts"} <= set(with_stats.schema.numeric)
+    random_only = read_kuairand(kuairand_dir, tasks=("is_click", "is_like"), only_random=True)
+    assert random_only.tasks.groups == (0, 1) and len(random_only.train) == 40
 
 
 def test_kuairand_reader_names_missing_columns(tmp_path):

@@ -5,8 +5,12 @@ parameter budget; an ablation of HoME's three fixes; expert health; speed.
 next to the package README, PNG figures under ``benchmarks/figures/``, per-run numbers in
 ``benchmarks/results/records.json`` and a summary into the README (between the
 ``benchmark-summary`` markers). Runs are independent jobs over ``--workers`` processes (one torch
-thread each). ``--quick`` is a smoke run of the same code (2 seeds, 1 epoch, 6,000 training rows)
-and writes under ``benchmarks/quick/`` only.
+thread each; in this process with ``--workers 1``). ``--quick`` is a smoke run of the same code
+(2 seeds, 1 epoch, 6,000 training rows) and writes under ``benchmarks/quick/`` only.
+``--datasets movielens-mt`` reruns only those sets and keeps the other stored records.
+
+``--data <kuairand_dir> --preset kuairand`` runs every model and ablation on a KuaiRand folder
+instead and writes its report to ``--out`` (default ``./recsys-bench-kuairand``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from moe_zoo.core import get_logger, seed_everything
+from moe_zoo.core.argtypes import non_negative_int, positive_int
 from moe_zoo.core.reporting import (
     format_mean_std,
     hardware_summary,
@@ -47,9 +52,10 @@ from moe_zoo.recsys.train import TrainConfig, build, evaluate, fit, predict_outp
 
 _log = get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parents[3]
-REAL = ("movielens", "adult", "clothing")
+REAL = ("movielens", "movielens-mt", "adult", "clothing")
 CORRELATIONS = (1.0, 0.5, 0.0)
-EPOCHS = {"movielens": 2, "adult": 4, "clothing": 6, "synthetic": 16}
+EPOCHS = {"movielens": 2, "movielens-mt": 2, "adult": 4, "clothing": 6, "synthetic": 16}
+PRESET_EPOCHS = 2           # KuaiRand (--preset kuairand): Pure's ~1.4M standard-log rows per epoch
 BATCH = {"synthetic": 256}  # 4,800 training rows: batch 1024 would give the models only ~5 steps an epoch
 SYNTHETIC_ROWS = 6_000
 MODELS = {"HoME": ("home", {}), "MMoE": ("mmoe", {}), "PLE": ("ple", {}), "shared-bottom": ("shared-bottom", {})}
@@ -74,7 +80,7 @@ class Job:
 
     @property
     def size(self) -> float:  # schedule the largest jobs first
-        return {"movielens": 8, "clothing": 2, "adult": 2}.get(self.dataset.split(":")[0], 1) * \
+        return {"movielens": 8, "movielens-mt": 8, "clothing": 2, "adult": 2}.get(self.dataset.split(":")[0], 1) * \
             (2 if self.kind == "home" else 1)
 
 
@@ -93,6 +99,7 @@ class Record:
     seconds_per_epoch: float
     cpu_seconds: float = math.nan          # CPU time of the whole job (load excluded)
     health: dict | None = field(default=None)
+    epochs: int = 0                        # the epoch budget (0 in records written before it was stored)
 
 
 def _n_params(model: torch.nn.Module) -> int:
@@ -145,23 +152,38 @@ def run_job(job: Job) -> Record:
     return Record(job.dataset, job.label, job.seed, _n_params(model), test.metrics, test.mean_auc,
                   float(np.mean(rmses)) if rmses else math.nan, result.best_epoch,
                   result.samples / max(result.train_cpu_seconds, 1e-9), rows_per_s, result.seconds_per_epoch,
-                  time.process_time() - began_cpu, health)
+                  time.process_time() - began_cpu, health, job.epochs)
 
 
-def plan(seeds: tuple[int, ...], quick: bool) -> list[Job]:
+def display(name: str) -> str:
+    """A data set's name in reports (a KuaiRand folder is ``kuairand``)."""
+    return "kuairand" if Path(name).is_dir() else name
+
+
+def ranking(name: str) -> bool:
+    """A data set of binary ranking tasks (AUC, ablation): the real ones and KuaiRand folders."""
+    return not name.startswith("synthetic")
+
+
+def epochs_for(name: str, quick: bool) -> int:
+    return 1 if quick else EPOCHS.get(name.split(":")[0], PRESET_EPOCHS)
+
+
+def plan(seeds: tuple[int, ...], quick: bool, names: list[str] | None = None, epochs: int | None = None) -> list[Job]:
+    """Every (data set, model or ablation, seed) job; ``names`` defaults to all built-in sets."""
     train_rows = 6_000 if quick else None
-    names = [*REAL, *(f"synthetic:{p:g}" for p in (CORRELATIONS[::2] if quick else CORRELATIONS))]
+    names = names or [*REAL, *(f"synthetic:{p:g}" for p in (CORRELATIONS[::2] if quick else CORRELATIONS))]
     jobs = []
     for name in names:
         splits = dataset(name, train_rows)
-        epochs = 1 if quick else EPOCHS[name.split(":")[0]]
+        epochs_here = epochs or epochs_for(name, quick)
         target = _n_params(build("home", splits))
         variants = dict(MODELS)
-        if name in REAL:
+        if ranking(name):
             variants.update({label: ("home", o) for label, o in ABLATIONS.items()})
         for label, (kind, extra) in variants.items():
             overrides = budget_overrides(splits, kind, extra, target)
-            jobs += [Job(name, label, kind, overrides, seed, epochs, train_rows, health=(seed == seeds[0]))
+            jobs += [Job(name, label, kind, overrides, seed, epochs_here, train_rows, health=(seed == seeds[0]))
                      for seed in seeds]
     return sorted(jobs, key=lambda j: -j.size)
 
@@ -241,50 +263,56 @@ def _figures(records: list[Record], out: Path, labels: list[str]) -> list[str]:
                   if r.dataset == name and r.health and r.label in labels}
         gates = {r.label: pd.DataFrame(r.health["gates"]) for r in records
                  if r.dataset == name and r.health and r.label in labels and r.health["gates"]["gate"]}
-        safe = name.replace(":", "-")
+        safe = display(name).replace(":", "-")
         p1 = plot_expert_health(health, out / f"health-{safe}.png", f"{name}: expert health (test split, seed 0)")
         p2 = plot_gate_shares(gates, out / f"gates-{safe}.png", f"{name}: mean task-gate weight by expert group")
         lines.append(f"![{name} expert health](benchmarks/figures/{p1.name}) ![{name} gates](benchmarks/figures/{p2.name})")
     return lines
 
 
-def report(records: list[Record], timing: dict, seeds: tuple[int, ...], seconds: float, out_dir: Path,
-           quick: bool, hardware: str | None = None) -> str:
+def report(records: list[Record], timing: dict | None, seeds: tuple[int, ...], seconds: float, out_dir: Path,
+           quick: bool, hardware: str | None = None, command: str | None = None) -> str:
     figures = out_dir / "figures"
     sections = []
     model_labels = list(MODELS)
     summary_rows = []
     for name in dict.fromkeys(r.dataset for r in records):
         group = [r for r in records if r.dataset == name]
-        sections.append((f"{name}: {dataset(name, 6_000 if quick else None).description}",
-                         _table(group, model_labels) + f"\n\nEpochs: {EPOCHS[name.split(':')[0]] if not quick else 1} "
+        sections.append((f"{display(name)}: {dataset(name, 6_000 if quick else None).description}",
+                         _table(group, model_labels) + f"\n\nEpochs: {group[0].epochs or epochs_for(name, quick)} "
                          "for every model (the parameters of the epoch with the lowest validation loss are kept)."))
-        if name in REAL:
+        if ranking(name):
             labels = ["HoME", *ABLATIONS]
-            sections.append((f"{name}: ablation of HoME's fixes", _table(group, labels)))
-        sections.append((f"{name}: expert health (test split, seed {seeds[0]})", _health_table(group, model_labels)))
-        score = {lab: mean_std([r.mean_auc if name in REAL else r.mean_rmse for r in group if r.label == lab])[0]
+            sections.append((f"{display(name)}: ablation of HoME's fixes", _table(group, labels)))
+        sections.append((f"{display(name)}: expert health (test split, seed {seeds[0]})",
+                         _health_table(group, model_labels)))
+        score = {lab: mean_std([r.mean_auc if ranking(name) else r.mean_rmse for r in group if r.label == lab])[0]
                  for lab in model_labels}
-        summary_rows.append([name, "mean AUC" if name in REAL else "mean RMSE",
+        summary_rows.append([display(name), "mean AUC" if ranking(name) else "mean RMSE",
                              *(f"{score[lab]:.4f}" for lab in model_labels)])
     summary = markdown_table(["data", "metric", *model_labels], summary_rows)
     sections.insert(0, ("Summary (mean over seeds; higher AUC / lower RMSE is better)", summary))
-    sections.append(("Speed: HoME vs MMoE at equal expert widths (64, 32)", markdown_table(
-        ["model", "params", "CPU seconds / epoch", "ratio (HoME / MMoE)"],
-        [["HoME", f"{timing['params']['HoME']:,}", f"{timing['home_s']:.2f}", f"{timing['ratio']:.2f}"],
-         ["MMoE (8 experts)", f"{timing['params']['MMoE']:,}", f"{timing['mmoe_s']:.2f}", "1.00"]])
-        + f"\n\nMovieLens training rows ({timing['rows']:,}), batch 1024, one torch thread, CPU time of the "
-          f"training steps (not wall time: the machine is shared), median of {timing['repeats']} runs."))
+    if timing:
+        sections.append(("Speed: HoME vs MMoE at equal expert widths (64, 32)", markdown_table(
+            ["model", "params", "CPU seconds / epoch", "ratio (HoME / MMoE)"],
+            [["HoME", f"{timing['params']['HoME']:,}", f"{timing['home_s']:.2f}", f"{timing['ratio']:.2f}"],
+             ["MMoE (8 experts)", f"{timing['params']['MMoE']:,}", f"{timing['mmoe_s']:.2f}", "1.00"]])
+            + f"\n\nMovieLens training rows ({timing['rows']:,}), batch 1024, one torch thread, CPU time of the "
+              f"training steps (not wall time: the machine is shared), median of {timing['repeats']} runs."))
     sections.append(("Figures", "\n\n".join(_figures(records, figures, model_labels))))
     notes = (f"Every model gets the same data, features, epochs and optimiser (Adam, lr 2e-3, batch 1024 (synthetic: "
              f"256), summed task losses); baselines' expert hidden width is chosen so their parameter count is the closest to "
              f"HoME's (column `params`). AUC / RMSE on the test split, mean ± std over seeds {list(seeds)}. Speeds "
              f"are per CPU-second of the job's own process (one torch thread per run) because the 2-core machine "
              f"({multiprocessing.cpu_count()} cores visible) was shared with other engineers' jobs; compare them "
-             f"within a table. Wall time of the whole run: {seconds / 60:.1f} min (under that contention); CPU time "
+             f"within a table. Wall time of the invocation(s) that produced these records: {seconds / 60:.1f} min (under "
+             f"that contention); CPU time "
              f"of all training jobs together: {sum(r.cpu_seconds for r in records) / 60:.1f} min, i.e. "
              f"{sum(r.cpu_seconds for r in records) / 120:.1f} min on 2 free cores plus data loading.")
-    command = "python packages/recsys/benchmarks/run.py" + (" --quick" if quick else "")
+    if any(r.dataset == "movielens-mt" for r in records):
+        notes += (" The `movielens-mt` records were added later by the same script with `--datasets movielens-mt` "
+                  "(same seeds); such a run replaces only that set's records.")
+    command = command or "python packages/recsys/benchmarks/run.py" + (" --quick" if quick else "")
     write_benchmarks_md(out_dir / ("BENCHMARKS.md" if quick else "../BENCHMARKS.md"), "recsys benchmarks",
                         command=command, sections=sections, notes=notes, seeds=seeds, hardware=hardware)
     return summary
@@ -296,14 +324,45 @@ def _update_readme(summary: str, timing: dict) -> None:
                          body)
 
 
+def run_jobs(jobs: list[Job], workers: int) -> list[Record]:
+    """Every job's record, in ``workers`` processes (one torch thread each; in this process with 1)."""
+    if workers == 1:
+        return [run_job(job) for job in tqdm(jobs, desc="recsys bench")]
+    records: list[Record] = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, job) for job in jobs]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="recsys bench"):
+            records.append(future.result())
+    return records
+
+
+def _store(results: Path, records: list[Record], timing: dict | None, seeds: tuple[int, ...], seconds: float,
+           hardware: str) -> None:
+    results.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(results, json.dumps({"records": [r.__dict__ for r in records], "timing": timing,
+                                           "seeds": list(seeds), "seconds": seconds, "hardware": hardware},
+                                          indent=1, default=float, allow_nan=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=None)
+    parser.add_argument("--datasets", nargs="+", default=None,
+                        help="run only these built-in sets and keep the other stored records (same seeds)")
+    parser.add_argument("--data", default=None, help="a KuaiRand data folder (with --preset kuairand)")
+    parser.add_argument("--preset", default=None, choices=("kuairand",),
+                        help="HoME vs MMoE / PLE / shared-bottom and the ablation on --data")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the epoch budget")
+    parser.add_argument("--out", default=None, help="report folder of a preset (default ./recsys-bench-kuairand)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from results/records.json")
     args = parser.parse_args(argv)
+    if bool(args.data) != bool(args.preset):
+        parser.error("--data and --preset go together")
     seeds = tuple(args.seeds or ((0, 1) if args.quick else (0, 1, 2)))
+    if args.preset:
+        return _run_preset(args, seeds)
     out_dir = PACKAGE / "benchmarks" / ("quick" if args.quick else "")
     results = out_dir / "results" / "records.json"
     if args.report_only:
@@ -317,24 +376,44 @@ def main(argv: list[str] | None = None) -> int:
     if builtin_dir(WIDEDEEP) is None:
         fetch_builtin_data()
     began = time.perf_counter()
-    jobs = plan(seeds, args.quick)
-    records: list[Record] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-        futures = [pool.submit(run_job, job) for job in jobs]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="recsys bench"):
-            records.append(future.result())
-    timing = epoch_time_ratio(1 if args.quick else 3, 6_000 if args.quick else 40_000, args.quick)
-    order = {(j.dataset, j.label, j.seed): i for i, j in enumerate(sorted(jobs, key=lambda j: (j.dataset, j.seed)))}
-    records.sort(key=lambda r: order[(r.dataset, r.label, r.seed)])
-    seconds = time.perf_counter() - began
-    results.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(results, json.dumps({"records": [r.__dict__ for r in records], "timing": timing,
-                                           "seeds": list(seeds), "seconds": seconds,
-                                           "hardware": hardware_summary()},
-                                          indent=1, default=float, allow_nan=True))
-    summary = report(records, timing, seeds, seconds, out_dir, args.quick)
+    jobs = plan(seeds, args.quick, args.datasets)
+    records = run_jobs(jobs, args.workers)
+    kept, timing, before, hardware = [], None, 0.0, hardware_summary()
+    if args.datasets:
+        saved = json.loads(results.read_text())
+        if tuple(saved["seeds"]) != seeds:
+            raise SystemExit(f"stored records use seeds {saved['seeds']}, not {list(seeds)}")
+        kept = [Record(**r) for r in saved["records"] if r["dataset"] not in args.datasets]
+        timing, before = saved["timing"], saved["seconds"]
+        if recorded_hardware(saved) not in (None, hardware):     # say which machine measured which records
+            hardware = f"{recorded_hardware(saved)}; {', '.join(args.datasets)}: {hardware}"
+    else:
+        timing = epoch_time_ratio(1 if args.quick else 3, 6_000 if args.quick else 40_000, args.quick)
+    names = list(dict.fromkeys([*(r.dataset for r in kept), *(j.dataset for j in jobs)]))
+    records = kept + sorted(records, key=lambda r: (r.dataset, r.seed, list(MODELS | ABLATIONS).index(r.label)))
+    records.sort(key=lambda r: names.index(r.dataset))
+    seconds = before + time.perf_counter() - began
+    _store(results, records, timing, seeds, seconds, hardware)
+    summary = report(records, timing, seeds, seconds, out_dir, args.quick, hardware)
     if not args.quick:
         _update_readme(summary, timing)
     _log.info("done in %.1f min\n%s", (time.perf_counter() - began) / 60, summary)
+    return 0
+
+
+def _run_preset(args: argparse.Namespace, seeds: tuple[int, ...]) -> int:
+    """``--data <kuairand_dir> --preset kuairand``: every model and ablation on KuaiRand, report in ``--out``."""
+    began = time.perf_counter()
+    folder = str(Path(args.data).expanduser().resolve())
+    load_dataset(folder)                     # a clear error before any worker starts
+    out = Path(args.out or Path.cwd() / "recsys-bench-kuairand")
+    jobs = plan(seeds, args.quick, [folder], args.epochs)
+    records = run_jobs(jobs, args.workers)
+    records.sort(key=lambda r: (r.seed, list(MODELS | ABLATIONS).index(r.label)))
+    seconds = time.perf_counter() - began
+    _store(out / "benchmarks" / "results" / "records.json", records, None, seeds, seconds, hardware_summary())
+    command = (f"moe-zoo recsys bench --data {args.data} --preset kuairand" + (" --quick" if args.quick else "")
+               + (f" --epochs {args.epochs}" if args.epochs else "") + f" --seeds {' '.join(map(str, seeds))}")
+    summary = report(records, None, seeds, seconds, out / "benchmarks", args.quick, command=command)
+    _log.info("wrote %s\n%s", out / "BENCHMARKS.md", summary)
     return 0

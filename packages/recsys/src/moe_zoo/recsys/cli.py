@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from moe_zoo.core import InputError
+from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
 
 
 def _metrics_text(metrics: dict) -> str:
@@ -21,9 +22,9 @@ def _train(args: argparse.Namespace) -> int:
 
     from moe_zoo.recsys.train import TrainConfig, train
 
-    torch.set_num_threads(args.threads)
-
+    # numbers are checked by their argparse types, then by TrainConfig, before any data is read
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience)
+    torch.set_num_threads(args.threads)
     result = train(args.data, args.model, config=config, seed=args.seed, device=args.device, save_to=args.out,
                    progress=True)
     fit = result.fit
@@ -63,7 +64,12 @@ def _predict(args: argparse.Namespace) -> int:
     path = Path(args.rows)
     if not path.is_file():
         raise InputError(f"--rows: {path} is not a file (CSV with the model's feature columns)")
-    rows = pd.read_csv(path)
+    try:
+        rows = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"--rows: {path} is not a readable CSV ({err})") from None
+    if rows.empty:
+        raise InputError(f"--rows: {path} has a header but no rows")
     scores = predict(args.model, rows, device=args.device)
     if args.out:
         scores.to_csv(args.out, index=False)
@@ -76,7 +82,11 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from moe_zoo.recsys.benchmark import main
 
-    return main(["--quick"] if args.quick else [])
+    argv = ["--quick"] if args.quick else []
+    for option in ("data", "preset", "epochs", "workers", "out"):
+        if getattr(args, option) is not None:
+            argv += [f"--{option}", str(getattr(args, option))]
+    return main(argv + (["--seeds", *map(str, args.seeds)] if args.seeds else []))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -100,13 +110,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     train = verbs.add_parser("train", help="train a model on a data set; writes a checkpoint")
     train.add_argument("--model", default="home", help="home | mmoe | ple | shared-bottom")
     train.add_argument("--data", default="movielens", help="movielens | adult | clothing | synthetic:<p> | KuaiRand .csv")
-    train.add_argument("--epochs", type=int, default=8)
-    train.add_argument("--batch-size", type=int, default=1024)
-    train.add_argument("--lr", type=float, default=2e-3)
-    train.add_argument("--patience", type=int, default=3)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=positive_int, default=8)
+    train.add_argument("--batch-size", type=positive_int, default=1024, help=">= 2 (BatchNorm)")
+    train.add_argument("--lr", type=positive_float, default=2e-3)
+    train.add_argument("--patience", type=positive_int, default=3)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument("--device", default=None)
-    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (small models: 1 is fastest)")
+    train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (small models: 1 is fastest)")
     train.add_argument("--out", default="recsys-home.safetensors", help="checkpoint to write")
     train.set_defaults(func=_train)
     ev = verbs.add_parser("eval", help="per-task AUC / GAUC / logloss / RMSE (and expert health) on a split")
@@ -120,11 +130,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--model", default="home")
     pr.add_argument("--rows", required=True, help="CSV with the model's raw feature columns")
     pr.add_argument("--out", default=None, help="write the predictions as CSV")
-    pr.add_argument("--top", type=int, default=10)
+    pr.add_argument("--top", type=positive_int, default=10)
     pr.add_argument("--device", default=None)
     pr.set_defaults(func=_predict)
     bench = verbs.add_parser("bench", help="HoME vs MMoE / PLE / shared-bottom; writes BENCHMARKS.md and plots")
     bench.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 1 epoch, small training sets")
+    bench.add_argument("--data", default=None, help="a KuaiRand data folder, with --preset kuairand")
+    bench.add_argument("--preset", default=None, choices=("kuairand",), help="every model and ablation on --data")
+    bench.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, help="seeds (default 0 1 2)")
+    bench.add_argument("--epochs", type=positive_int, default=None, help="override the epoch budget")
+    bench.add_argument("--workers", type=positive_int, default=None, help="processes (1: in this process)")
+    bench.add_argument("--out", default=None, help="report folder of a preset (default ./recsys-bench-kuairand)")
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="the shipped HoME on MovieLens-100K, in plain words")
     demo.set_defaults(func=_demo)

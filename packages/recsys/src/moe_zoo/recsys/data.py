@@ -189,6 +189,32 @@ def _sample_negatives(users: np.ndarray, n_items: np.ndarray, seen: np.ndarray, 
     return items
 
 
+def _movielens_frame(root: str | Path | None, negatives: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Ratings (``rated = 1``) plus ``negatives`` sampled unrated items per rating (``rated = 0``, same
+    user and time), with user and item features, sorted by time; also the ratings and their count."""
+    ratings, users, items = read_movielens_100k(root)
+    rng = np.random.default_rng(seed)
+    ratings = ratings.sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
+    uid, iid = ratings["user_id"].to_numpy(np.int64), ratings["item_id"].to_numpy(np.int64)
+    n_item = int(items["item_id"].max()) + 1
+    negative_items = _sample_negatives(uid, items["item_id"].to_numpy(np.int64), uid * n_item + iid, negatives, rng)
+    positives = ratings[["user_id", "item_id", "timestamp", "rating"]].assign(rated=1.0)
+    negative = pd.DataFrame({"user_id": np.repeat(uid, negatives), "item_id": negative_items,
+                             "timestamp": np.repeat(ratings["timestamp"].to_numpy(), negatives), "rating": np.nan,
+                             "rated": 0.0})
+    frame = pd.concat([positives, negative], ignore_index=True)
+    users = users.assign(age_band=(users["age"] // 10).astype(str), zip_region=users["zip_code"].astype(str).str[:1])
+    frame = frame.merge(users[["user_id", "gender", "occupation", "age_band", "zip_region"]], on="user_id", how="left")
+    items = items.assign(decade=(items["release_year"] // 10).fillna(-1).astype(int).astype(str),
+                         release_year=items["release_year"].fillna(items["release_year"].median()))
+    frame = frame.merge(items, on="item_id", how="left")
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True), ratings, len(negative)
+
+
+MOVIELENS_CATEGORICAL = ("user_id", "item_id", "gender", "occupation", "age_band", "zip_region", "decade")
+MOVIELENS_NUMERIC = ("release_year", *(f"genre_{g}" for g in GENRES))
+
+
 def movielens(root: str | Path | None = None, *, negatives: int = 1, seed: int = 0) -> Splits:
     """MovieLens-100K as a three-task ranking set, split by time within each user (80/10/10).
 
@@ -197,33 +223,55 @@ def movielens(root: str | Path | None = None, *, negatives: int = 1, seed: int =
     and time with all three labels 0 (uniform negative sampling). Tasks are grouped as
     ``click`` (exposure/"watch" category) and ``like, five_star`` (interaction category).
     """
-    ratings, users, items = read_movielens_100k(root)
-    rng = np.random.default_rng(seed)
-    ratings = ratings.sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
-    uid, iid = ratings["user_id"].to_numpy(np.int64), ratings["item_id"].to_numpy(np.int64)
-    n_item = int(items["item_id"].max()) + 1
-    negative_items = _sample_negatives(uid, items["item_id"].to_numpy(np.int64), uid * n_item + iid, negatives, rng)
-    rating = ratings["rating"].to_numpy(np.float64)
-    positives = pd.DataFrame({"user_id": uid, "item_id": iid, "timestamp": ratings["timestamp"].to_numpy(),
-                              "click": 1.0, "like": (rating >= 4).astype(float), "five_star": (rating == 5).astype(float)})
-    negative = pd.DataFrame({"user_id": np.repeat(uid, negatives), "item_id": negative_items,
-                             "timestamp": np.repeat(positives["timestamp"].to_numpy(), negatives),
-                             "click": 0.0, "like": 0.0, "five_star": 0.0})
-    frame = pd.concat([positives, negative], ignore_index=True)
-    users = users.assign(age_band=(users["age"] // 10).astype(str), zip_region=users["zip_code"].astype(str).str[:1])
-    frame = frame.merge(users[["user_id", "gender", "occupation", "age_band", "zip_region"]], on="user_id", how="left")
-    items = items.assign(decade=(items["release_year"] // 10).fillna(-1).astype(int).astype(str),
-                         release_year=items["release_year"].fillna(items["release_year"].median()))
-    frame = frame.merge(items, on="item_id", how="left")
-    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    frame, ratings, n_negative = _movielens_frame(root, negatives, seed)
+    rating = frame["rating"].to_numpy()
+    frame = frame.assign(click=frame["rated"], like=(rating >= 4).astype(float), five_star=(rating == 5).astype(float))
     tasks = TaskSpec(("click", "like", "five_star"), ("binary",) * 3, (0, 1, 1))
-    categorical = ["user_id", "item_id", "gender", "occupation", "age_band", "zip_region", "decade"]
-    numeric = ["release_year", *(f"genre_{g}" for g in GENRES)]
     split = time_split(frame["timestamp"].to_numpy(), groups=frame["user_id"].to_numpy())
-    return build_splits("movielens", frame, split, categorical=categorical,
-                        numeric=numeric, tasks=tasks, user_column="user_id",
-                        description=f"MovieLens-100K: {len(ratings):,} ratings + {len(negative):,} sampled "
+    return build_splits("movielens", frame, split, categorical=list(MOVIELENS_CATEGORICAL),
+                        numeric=list(MOVIELENS_NUMERIC), tasks=tasks, user_column="user_id",
+                        description=f"MovieLens-100K: {len(ratings):,} ratings + {n_negative:,} sampled "
                                     "negatives, per-user time split 80/10/10")
+
+
+SESSION_GAP_S = 3600        # a user's ratings less than an hour apart belong to one session
+CONTINUE_S = 1800           # "continues": the user's next rating follows within 30 minutes
+LONG_SESSION = 20           # ratings in a session that make it a long one
+
+
+def movielens_multitask(root: str | Path | None = None, *, negatives: int = 1, seed: int = 0) -> Splits:
+    """MovieLens-100K with three tasks per meta-category, the structure HoME's hierarchy is for.
+
+    Watch-like (dense, from rating and timing): ``click`` = rated; ``continue`` = rated and the
+    user's next rating follows within 30 minutes; ``long_session`` = rated inside a session (ratings
+    less than an hour apart) of at least 20 ratings. Interaction-like (sparser, from the rating
+    value): ``like`` = rating >= 4, ``five_star`` = rating 5, ``dislike`` = rating <= 2. Sampled
+    negatives (unrated items) are 0 for all six. Same features and per-user time split as
+    :func:`movielens`; the labels read the timing of *other* ratings, never a feature.
+    """
+    frame, ratings, n_negative = _movielens_frame(root, negatives, seed)
+    rated = frame["rated"].to_numpy() == 1
+    timing = frame.loc[rated, ["user_id", "timestamp"]].sort_values(["user_id", "timestamp"], kind="stable")
+    same_user = timing["user_id"].to_numpy()[1:] == timing["user_id"].to_numpy()[:-1]
+    gap = np.diff(timing["timestamp"].to_numpy().astype(np.float64))
+    gap_next = np.r_[np.where(same_user, gap, np.inf), np.inf]
+    starts = np.r_[True, ~same_user | (gap >= SESSION_GAP_S)]
+    session = np.cumsum(starts)
+    size = np.bincount(session)[session]
+    timing = timing.assign(cont=(gap_next < CONTINUE_S).astype(float), long=(size >= LONG_SESSION).astype(float))
+    rating = frame["rating"].to_numpy()
+    frame = frame.assign(click=frame["rated"], like=(rating >= 4).astype(float), five_star=(rating == 5).astype(float),
+                         dislike=(rating <= 2).astype(float), **{"continue": 0.0}, long_session=0.0)
+    frame.loc[timing.index, "continue"] = timing["cont"]
+    frame.loc[timing.index, "long_session"] = timing["long"]
+    names = ("click", "continue", "long_session", "like", "five_star", "dislike")
+    tasks = TaskSpec(names, ("binary",) * 6, (0, 0, 0, 1, 1, 1))
+    split = time_split(frame["timestamp"].to_numpy(), groups=frame["user_id"].to_numpy())
+    return build_splits("movielens-mt", frame, split, categorical=list(MOVIELENS_CATEGORICAL),
+                        numeric=list(MOVIELENS_NUMERIC), tasks=tasks, user_column="user_id",
+                        description=f"MovieLens-100K, 6 tasks (watch-like: click, continue, long_session; "
+                                    f"interaction-like: like, five_star, dislike): {len(ratings):,} ratings + "
+                                    f"{n_negative:,} sampled negatives, per-user time split 80/10/10")
 
 
 # ----------------------------------------------------------------------------- Adult census income
@@ -343,35 +391,156 @@ def synthetic_mmoe(correlation: float, *, n: int = 12_000, d: int = 100, m: int 
                         description=f"MMoE synthetic regression pair, cos(w1, w2) = {correlation:g}, {n:,} rows")
 
 
-# ----------------------------------------------------------------------------- KuaiRand-style logs
-KUAIRAND_TASKS = ("is_click", "long_view", "is_like", "is_follow", "is_comment", "is_forward")
-KUAIRAND_GROUPS = {"is_click": 0, "long_view": 0, "play_time_ms": 0}  # watch category; all others interaction
+# ----------------------------------------------------------------------------- KuaiRand
+# The paper-style task set: watch-time tasks (meta-category 0) and sparse interactions (1).
+# effective_view / complete_view are derived from play_time_ms and duration_ms (KuaiRand's own
+# "valid play" and "complete play" definitions, README of chongminggao/KuaiRand).
+KUAIRAND_WATCH = ("is_click", "long_view", "effective_view", "complete_view")
+KUAIRAND_INTERACTION = ("is_like", "is_follow", "is_comment", "is_forward", "is_profile_enter")
+KUAIRAND_TASKS = KUAIRAND_WATCH + KUAIRAND_INTERACTION
+KUAIRAND_USER_NUMERIC = ("follow_user_num", "fans_user_num", "friend_user_num", "register_days")
 KUAIRAND_VIDEO_CATEGORICAL = ("author_id", "video_type", "upload_type", "visible_status", "music_id", "music_type", "tag")
 KUAIRAND_VIDEO_NUMERIC = ("video_duration", "server_width", "server_height")
+VALID_PLAY_MS = 7_000
+
+
+def kuairand_files(root: str | Path) -> dict[str, list[Path]]:
+    """The files of a KuaiRand-Pure / -1K / -27K ``data`` folder, by kind.
+
+    ``log_standard_*.csv`` (standard feeds), ``log_random_*.csv`` (random exposure),
+    ``user_features_*.csv``, ``video_features_basic_*.csv`` and ``video_features_statistic_*.csv``
+    (27K splits the large ones into ``_part1``, ``_part2``...; the parts are read in order).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"KuaiRand data folder not found: {root}")
+    found = {kind: sorted(root.glob(f"{kind}_*.csv")) for kind in
+             ("log_standard", "log_random", "user_features", "video_features_basic", "video_features_statistic")}
+    if not found["log_standard"]:
+        raise InputError(f"{root}: no KuaiRand logs (log_standard_*.csv, e.g. log_standard_4_08_to_4_21_pure.csv)")
+    return found
+
+
+def _kuairand_time(frame: pd.DataFrame, where: str) -> np.ndarray:
+    """``time_ms`` as int64 milliseconds: numbers as they are, date-time text parsed, else an error."""
+    raw = frame["time_ms"]
+    numbers = pd.to_numeric(raw, errors="coerce")
+    if numbers.notna().all():
+        return numbers.to_numpy(dtype=np.int64)
+    parsed = pd.to_datetime(raw, errors="coerce", utc=True)
+    if parsed.isna().any():
+        bad = raw[parsed.isna()].iloc[0]
+        raise InputError(f"{where}: time_ms must be milliseconds or a date-time, got {bad!r}")
+    return (parsed.astype("int64") // 1_000_000).to_numpy()
+
+
+def _derive_watch_labels(frame: pd.DataFrame, tasks: Sequence[str], where: str) -> None:
+    """``effective_view = play >= min(duration, 7 s)``, ``complete_view = play >= duration``."""
+    derived = [t for t in tasks if t in ("effective_view", "complete_view")]
+    if not derived:
+        return
+    missing = [c for c in ("play_time_ms", "duration_ms") if c not in frame.columns]
+    if missing:
+        raise InputError(f"{where}: the tasks {derived} are derived from play_time_ms and duration_ms; missing {missing}")
+    play = pd.to_numeric(frame["play_time_ms"], errors="coerce")
+    duration = pd.to_numeric(frame["duration_ms"], errors="coerce")
+    known = play.notna() & duration.notna()
+    if "effective_view" in tasks:
+        frame["effective_view"] = (play >= np.minimum(duration, VALID_PLAY_MS)).astype(float).where(known)
+    if "complete_view" in tasks:
+        frame["complete_view"] = (play >= duration).astype(float).where(known)
+
+
+def _log1p_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Counts and sizes as ``log(1 + max(x, 0))``; a row without the value (unknown id) gets 0."""
+    for c in columns:
+        frame[c] = np.log1p(pd.to_numeric(frame[c], errors="coerce").clip(lower=0)).fillna(0.0)
+
+
+def _merge_users(frame: pd.DataFrame, path: Path, categorical: list[str], numeric: list[str]) -> pd.DataFrame:
+    users = _read_table(path)
+    if "user_id" not in users.columns:
+        raise InputError(f"{path}: no user_id column")
+    columns = [c for c in users.columns if c != "user_id"]
+    frame = frame.merge(users.rename(columns={c: f"user_{c}" for c in columns}), on="user_id", how="left")
+    nums = [f"user_{c}" for c in columns if c in KUAIRAND_USER_NUMERIC]
+    _log1p_columns(frame, nums)
+    categorical += [f"user_{c}" for c in columns if c not in KUAIRAND_USER_NUMERIC]
+    numeric += nums
+    return frame
+
+
+def _merge_videos(frame: pd.DataFrame, paths: Sequence[Path], categorical: list[str], numeric: list[str]) -> pd.DataFrame:
+    videos = pd.concat([_read_table(p) for p in paths], ignore_index=True)
+    if "video_id" not in videos.columns:
+        raise InputError(f"{paths[0]}: no video_id column")
+    cats = [c for c in KUAIRAND_VIDEO_CATEGORICAL if c in videos.columns]
+    nums = [c for c in KUAIRAND_VIDEO_NUMERIC if c in videos.columns]
+    if "tag" in cats:                                  # a list such as "12,65": its first (main) tag
+        videos["tag"] = videos["tag"].astype(str).str.split(",").str[0]
+    videos = videos.drop_duplicates("video_id")[["video_id", *cats, *nums]]
+    frame = frame.merge(videos.rename(columns={c: f"video_{c}" for c in cats + nums}), on="video_id", how="left")
+    _log1p_columns(frame, [f"video_{c}" for c in nums])
+    categorical += [f"video_{c}" for c in cats]
+    numeric += [f"video_{c}" for c in nums]
+    return frame
+
+
+def _merge_statistics(frame: pd.DataFrame, paths: Sequence[Path], numeric: list[str]) -> pd.DataFrame:
+    stats = pd.concat([_read_table(p) for p in paths], ignore_index=True).drop_duplicates("video_id")
+    columns = [c for c in stats.columns if c != "video_id" and pd.api.types.is_numeric_dtype(stats[c])]
+    frame = frame.merge(stats[["video_id", *columns]].rename(columns={c: f"stat_{c}" for c in columns}),
+                        on="video_id", how="left")
+    _log1p_columns(frame, [f"stat_{c}" for c in columns])
+    numeric += [f"stat_{c}" for c in columns]
+    return frame
 
 
 def read_kuairand(logs: str | Path | Sequence[str | Path], *, user_features: str | Path | None = None,
                   video_features: str | Path | None = None, tasks: Sequence[str] = KUAIRAND_TASKS,
-                  only_random: bool = False) -> Splits:
-    """KuaiRand interaction logs (``log_standard_*.csv``/``log_random_*.csv``) as a multi-task set.
+                  only_random: bool = False, video_statistics: bool = False) -> Splits:
+    """KuaiRand (Pure / 1K / 27K) as a multi-task set: a ``data`` folder, or log file(s).
 
-    Required log columns: ``user_id, video_id, time_ms`` and the ``tasks`` (0/1 behaviour labels;
-    ``is_click, long_view`` form the watch category, the rest the interaction category). Used when
-    present: ``tab`` and ``hourmin`` (hour of day) as categorical features, ``duration_ms`` (log) as a
-    number, ``is_rand`` with ``only_random``. Optional ``user_features`` (``user_features*.csv``: every
-    column but ``user_id`` is categorical) and ``video_features`` (``video_features_basic*.csv``).
-    Rows are split by ``time_ms`` (80/10/10); GAUC groups by ``user_id``.
+    With a folder, every ``log_standard_*.csv`` is read together with ``user_features_*.csv`` and
+    ``video_features_basic_*.csv`` (:func:`kuairand_files`); with log files, the feature files are
+    the optional ``user_features`` / ``video_features`` paths. Log columns: ``user_id, video_id,
+    time_ms`` and the behaviour labels of ``tasks`` (default: the watch tasks ``is_click, long_view,
+    effective_view, complete_view`` and the interaction tasks ``is_like, is_follow, is_comment,
+    is_forward, is_profile_enter``, two meta-categories); ``tab`` and the hour of ``hourmin`` are
+    categorical features, ``log(1 + duration_ms)`` a number. User features: the four counts
+    (``follow_user_num, fans_user_num, friend_user_num, register_days``) as ``log(1 + x)`` numbers,
+    every other column categorical. Video features: ids, types and the first tag categorical,
+    duration and frame size as ``log(1 + x)``. ``video_statistics`` adds the
+    ``video_features_statistic`` counts (``log(1 + x)``): they are month averages that overlap the
+    test days, so they leak a little of the future and are off by default. Rows are split by
+    ``time_ms`` (80/10/10); GAUC groups by ``user_id``.
     """
-    paths = [logs] if isinstance(logs, str | Path) else list(logs)
-    frame = pd.concat([_read_table(Path(p)) for p in paths], ignore_index=True)
-    required = ["user_id", "video_id", "time_ms", *tasks]
-    missing = [c for c in required if c not in frame.columns]
+    folder = isinstance(logs, str | Path) and Path(logs).is_dir()
+    if folder:
+        files = kuairand_files(logs)
+        paths = files["log_random"] if only_random else files["log_standard"]
+        if not paths:
+            raise InputError(f"{logs}: no log_random_*.csv for only_random=True")
+        user_paths, video_paths, stat_paths = files["user_features"], files["video_features_basic"], \
+            files["video_features_statistic"]
+    else:
+        paths = [Path(logs)] if isinstance(logs, str | Path) else [Path(p) for p in logs]
+        user_paths = [Path(user_features)] if user_features is not None else []
+        video_paths = [Path(video_features)] if video_features is not None else []
+        stat_paths = []
+    where = f"KuaiRand log {paths[0]}" + (f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
+    frame = pd.concat([_read_table(p) for p in paths], ignore_index=True)
+    tasks = tuple(tasks)
+    derived = ("effective_view", "complete_view")
+    missing = [c for c in ("user_id", "video_id", "time_ms", *tasks) if c not in frame.columns and c not in derived]
     if missing:
-        raise InputError(f"KuaiRand log {paths}: missing column(s) {missing}")
-    if only_random:
+        raise InputError(f"{where}: missing column(s) {missing}")
+    _derive_watch_labels(frame, tasks, where)
+    if only_random and not folder:
         if "is_rand" not in frame.columns:
             raise InputError("only_random=True needs an is_rand column")
         frame = frame[frame["is_rand"] == 1].reset_index(drop=True)
+    frame["time_ms"] = _kuairand_time(frame, where)
     categorical, numeric = ["user_id", "video_id"], []
     if "tab" in frame.columns:
         categorical.append("tab")
@@ -379,46 +548,39 @@ def read_kuairand(logs: str | Path | Sequence[str | Path], *, user_features: str
         frame["hour"] = (pd.to_numeric(frame["hourmin"], errors="coerce").fillna(0) // 100).astype(int)
         categorical.append("hour")
     if "duration_ms" in frame.columns:
-        frame["log_duration"] = np.log1p(pd.to_numeric(frame["duration_ms"], errors="coerce").fillna(0).clip(0))
+        frame["log_duration"] = frame["duration_ms"]
+        _log1p_columns(frame, ["log_duration"])
         numeric.append("log_duration")
-    if user_features is not None:
-        users = _read_table(Path(user_features))
-        columns = [c for c in users.columns if c != "user_id"]
-        frame = frame.merge(users.rename(columns={c: f"user_{c}" for c in columns}), on="user_id", how="left")
-        categorical += [f"user_{c}" for c in columns]
-    if video_features is not None:
-        videos = _read_table(Path(video_features))
-        cats = [c for c in KUAIRAND_VIDEO_CATEGORICAL if c in videos.columns]
-        nums = [c for c in KUAIRAND_VIDEO_NUMERIC if c in videos.columns]
-        videos = videos[["video_id", *cats, *nums]].rename(columns={c: f"video_{c}" for c in cats + nums})
-        frame = frame.merge(videos, on="video_id", how="left")
-        for c in nums:
-            frame[f"video_{c}"] = np.log1p(pd.to_numeric(frame[f"video_{c}"], errors="coerce").fillna(0).clip(0))
-        categorical += [f"video_{c}" for c in cats]
-        numeric += [f"video_{c}" for c in nums]
-    labels = frame[list(tasks)].apply(pd.to_numeric, errors="coerce")
-    frame[list(tasks)] = (labels > 0).astype(float).where(labels.notna())
-    spec = TaskSpec(tuple(tasks), ("binary",) * len(tasks), _groups(tasks))
+    if user_paths:
+        frame = _merge_users(frame, user_paths[0], categorical, numeric)
+    if video_paths:
+        frame = _merge_videos(frame, video_paths, categorical, numeric)
+    if video_statistics and stat_paths:
+        frame = _merge_statistics(frame, stat_paths, numeric)
+    spec = TaskSpec(tasks, ("binary",) * len(tasks), _groups(tasks))
     return build_splits("kuairand", frame, time_split(frame["time_ms"].to_numpy()), categorical=categorical,
                         numeric=numeric, tasks=spec, user_column="user_id",
-                        description=f"KuaiRand-format log: {len(frame):,} impressions, time split 80/10/10")
+                        description=f"KuaiRand: {len(frame):,} impressions from {len(paths)} log file(s), "
+                                    f"{len(tasks)} tasks, time split 80/10/10")
 
 
 def _groups(tasks: Sequence[str]) -> tuple[int, ...]:
     """Watch tasks -> 0, interaction tasks -> 1, renumbered so the groups present are 0..C-1."""
-    raw = [KUAIRAND_GROUPS.get(t, 1) for t in tasks]
+    raw = [0 if t in (*KUAIRAND_WATCH, "play_time_ms") else 1 for t in tasks]
     present = sorted(set(raw))
     return tuple(present.index(g) for g in raw)
 
 
 # ----------------------------------------------------------------------------- by name
-DATASETS = ("movielens", "adult", "clothing", "synthetic")
+DATASETS = ("movielens", "movielens-mt", "adult", "clothing", "synthetic")
 
 
 def load_dataset(name: str, **options) -> Splits:
-    """``movielens`` | ``adult`` | ``clothing`` | ``synthetic`` (``correlation=``) | a KuaiRand log CSV path."""
+    """``movielens`` | ``movielens-mt`` | ``adult`` | ``clothing`` | ``synthetic`` (``correlation=``) | a KuaiRand folder or log CSV."""
     if name == "movielens":
         return movielens(**options)
+    if name == "movielens-mt":
+        return movielens_multitask(**options)
     if name == "adult":
         return adult(**options)
     if name == "clothing":
@@ -428,6 +590,7 @@ def load_dataset(name: str, **options) -> Splits:
         if p:
             options.setdefault("correlation", float(p))
         return synthetic_mmoe(options.pop("correlation", 0.5), **options)
-    if Path(name).suffix == ".csv":
+    if Path(name).suffix == ".csv" or Path(name).is_dir():
         return read_kuairand(name, **options)
-    raise InputError(f"dataset must be one of {DATASETS}, 'synthetic:<p>' or a KuaiRand .csv log, got {name!r}")
+    raise InputError(f"dataset must be one of {DATASETS}, 'synthetic:<p>', a KuaiRand data folder or a KuaiRand "
+                     f".csv log, got {name!r}")

@@ -98,6 +98,9 @@ def time_split(order: np.ndarray, fractions: tuple[float, float] = (0.8, 0.1), *
     split chronologically), otherwise over all rows at once.
     """
     order = np.asarray(order)
+    if not (np.issubdtype(order.dtype, np.number) or np.issubdtype(order.dtype, np.datetime64)):
+        raise InputError(f"time_split: the time column must hold numbers or datetimes, got {order.dtype} "
+                         "(text would sort as strings)")
     keys = np.zeros(len(order), dtype=np.int64) if groups is None else np.asarray(groups)
     frame = pd.DataFrame({"g": keys, "t": order, "i": np.arange(len(order))})
     position = frame.sort_values(["g", "t", "i"], kind="stable").groupby("g").cumcount()
@@ -111,6 +114,30 @@ def random_split(n: int, seed: int = 0, fractions: tuple[float, float] = (0.8, 0
     return time_split(np.random.default_rng(seed).permutation(n), fractions)
 
 
+def task_labels(frame: pd.DataFrame, tasks: TaskSpec, name: str) -> np.ndarray:
+    """The label columns as float32 ``[N, K]``, checked: numbers (an empty cell is a missing label),
+    binary tasks 0 or 1, regression tasks finite in float32. Anything else is an :class:`InputError`
+    naming the column and a bad value (``"yes"`` is not silently a missing label)."""
+    out = np.empty((len(frame), len(tasks.names)), dtype=np.float32)
+    for k, (task, kind) in enumerate(zip(tasks.names, tasks.kinds)):
+        raw = frame[task]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(values) & raw.notna().to_numpy()
+        if kind == "binary":
+            bad |= ~np.isnan(values) & (values != 0) & (values != 1)
+        else:
+            with np.errstate(over="ignore"):
+                bad |= np.isinf(values.astype(np.float32))
+        if bad.any():
+            expected = "0 or 1 (or empty for missing)" if kind == "binary" else "finite numbers (or empty for missing)"
+            example = raw[bad].iloc[0]
+            shown = repr(example) if isinstance(example, str) else str(example)
+            raise InputError(f"{name}: label column {task!r} has {int(bad.sum())} bad value(s), e.g. {shown}; "
+                             f"expected {expected}")
+        out[:, k] = values
+    return out
+
+
 def build_splits(name: str, frame: pd.DataFrame, split: np.ndarray, *, categorical: Sequence[str],
                  numeric: Sequence[str], tasks: TaskSpec, user_column: str | None = None, min_count: int = 1,
                  description: str = "") -> Splits:
@@ -122,9 +149,9 @@ def build_splits(name: str, frame: pd.DataFrame, split: np.ndarray, *, categoric
     parts = [np.flatnonzero(split == s) for s in range(3)]
     if any(len(p) == 0 for p in parts):
         raise InputError(f"{name}: every split needs rows, got sizes {[len(p) for p in parts]}")
+    labels = task_labels(frame, tasks, name)
     schema = FeatureSchema.fit(frame.iloc[parts[0]], categorical, numeric, min_count=min_count)
     ids, values = schema.encode(frame)
-    labels = frame[list(tasks.names)].to_numpy(dtype=np.float32)
     users = frame[user_column].to_numpy() if user_column else None
     whole = MultiTaskData(ids, values, labels, tasks, schema, users)
     return Splits(name, *(whole.subset(p) for p in parts), description=description)

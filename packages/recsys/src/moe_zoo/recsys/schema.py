@@ -4,7 +4,8 @@ A :class:`FeatureSchema` is fitted on the training rows only (vocabularies, mean
 deviations) and stored in the model config, so a checkpoint can score raw rows on its own.
 Categorical value ``v`` of field ``f`` gets id ``1 + position of v in vocabularies[f]``; id 0 is
 kept for values never seen in training (and for values rarer than ``min_count``). Numeric
-column ``j`` becomes ``(x_j - mean_j) / std_j``.
+column ``j`` becomes ``(x_j - mean_j) / std_j``; raw values must be finite in float32 and within
+``±MAX_ABS``, standardised ones within ``±MAX_Z`` (an :class:`InputError` names the column).
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ import numpy as np
 import pandas as pd
 
 from moe_zoo.core import Config, InputError
+
+# Raw numeric features beyond this magnitude are errors: counts, durations in ms and prices stay far
+# below it, and float32 keeps only ~7 significant digits of anything this large.
+MAX_ABS = 1e12
+# Standardised values beyond this many training standard deviations are errors at encode time.
+MAX_Z = 1e4
 
 
 def _as_strings(column: pd.Series) -> np.ndarray:
@@ -75,8 +82,10 @@ class FeatureSchema(Config):
             index = pd.Index(vocab)
             ids[:, j] = index.get_indexer(_as_strings(frame[name])) + 1  # -1 (unknown) -> 0
         values = _numeric_block(frame, self.numeric)
-        numeric = ((values - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
-        return ids, numeric.reshape(len(frame), len(self.numeric))
+        z = (values - np.asarray(self.mean)) / np.asarray(self.std)
+        _reject(np.abs(z) > MAX_Z, self.numeric, f"value(s) more than {MAX_Z:g} training standard deviations "
+                                                  "from the training mean")
+        return ids, z.astype(np.float32).reshape(len(frame), len(self.numeric))
 
 
 def _check_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -88,15 +97,26 @@ def _check_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def _numeric_block(frame: pd.DataFrame, numeric: Sequence[str]) -> np.ndarray:
+    """The numeric columns as float64, checked: numbers, finite, and within :data:`MAX_ABS`.
+
+    The models compute in float32, so a value must also be finite there (``1e300`` is finite in
+    float64 and ``inf`` in float32); :data:`MAX_ABS` rejects magnitudes no real feature has, which
+    would push a logit so far that a probability rounds to exactly 0 or 1.
+    """
     if not numeric:
         return np.zeros((len(frame), 0))
     try:
         values = frame[list(numeric)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise InputError(f"numeric feature columns {list(numeric)} must hold numbers: {err}") from None
-    bad = ~np.isfinite(values)
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(values.astype(np.float32))
+    _reject(bad, numeric, "NaN/inf value(s) (in float32, the models' dtype); fill or drop them first")
+    _reject(np.abs(values) > MAX_ABS, numeric, f"value(s) beyond ±{MAX_ABS:g}; rescale (e.g. log) or drop them")
+    return values
+
+
+def _reject(bad: np.ndarray, numeric: Sequence[str], what: str) -> None:
     if bad.any():
         column = numeric[int(np.flatnonzero(bad.any(0))[0])]
-        raise InputError(f"numeric feature {column!r} has {int(bad.sum())} NaN/inf value(s) in total; "
-                         "fill or drop them first")
-    return values
+        raise InputError(f"numeric feature {column!r} has {int(bad.sum())} {what}")

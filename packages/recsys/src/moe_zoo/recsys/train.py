@@ -47,6 +47,18 @@ class TrainConfig(Config):
     patience: int = 3          # epochs without a better validation loss before stopping
     eval_batch_size: int = 8192
 
+    def __post_init__(self) -> None:
+        for name, least in (("epochs", 1), ("batch_size", 2), ("patience", 1), ("eval_batch_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InputError(f"TrainConfig: {name} must be an integer >= {least}, got {value!r} "
+                                 "(a value that means 'no training' is an error, not a default)")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                raise InputError(f"TrainConfig: {name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, "
+                                 f"got {value!r}")
+
 
 @dataclass
 class FitResult:
@@ -159,6 +171,8 @@ def fit(model: nn.Module, splits: Splits, config: TrainConfig | None = None, *, 
         device: str | torch.device | None = None, progress: bool = False) -> FitResult:
     """Adam on ``sum_t L_t``; keeps the parameters of the epoch with the lowest validation loss."""
     config = config or TrainConfig()
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
     device = resolve_device(device)
     model.to(device).train()
     model.init_output_bias(prior(splits.train))
