@@ -12,6 +12,7 @@ from moe_zoo.recsys.data import (
     fetch_builtin_data,
     load_dataset,
     movielens,
+    movielens_multitask,
     read_kuairand,
     synthetic_mmoe,
 )
@@ -35,6 +36,6 @@ from moe_zoo.recsys.train import TrainConfig, evaluate, fit, train
 __all__ = [
     "PLE", "ExpertHealth", "FeatureSchema", "HoME", "HoMEConfig", "MMoE", "MMoEConfig", "MultiTaskData", "PLEConfig",
     "RecsysConfig", "SharedBottom", "SharedBottomConfig", "Splits", "TaskSpec", "TrainConfig", "adult", "clothing",
-    "evaluate", "expert_health", "fetch_builtin_data", "fit", "load", "load_dataset", "movielens", "predict",
+    "evaluate", "expert_health", "fetch_builtin_data", "fit", "load", "load_dataset", "movielens", "movielens_multitask", "predict",
     "read_kuairand", "synthetic_mmoe", "train",
 ]
