@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moe_zoo.core import InputError
-from moe_zoo.vad.synthesis import ANOMALY_CLASSES, AnomalyEvent, render, sample_event
+from moe_zoo.vad.synthesis import ALL_CLASSES, AnomalyEvent, render, sample_event
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def frames(vtest_frames):
     return np.ascontiguousarray(vtest_frames[0][:, ::2, ::2])      # 48 real frames, 384x288
 
 
-@pytest.mark.parametrize("kind", ANOMALY_CLASSES)
+@pytest.mark.parametrize("kind", ALL_CLASSES)
 def test_labels_are_exactly_the_changed_frames(frames, kind):
     event = sample_event(kind, len(frames), 10.0, np.random.default_rng(3), margin=4)
     out, labels = render(frames, event)
@@ -33,6 +33,21 @@ def test_class_signatures(frames):
     assert (moved == moved[0]).all() and 0.002 < moved[0].mean() < 0.05   # one small object, in place
     shake, _ = render(frames, AnomalyEvent("camera_shake", 10, 20, seed=0))
     assert (shake[10:20] != frames[10:20]).any(-1).mean() > 0.5    # the whole picture moves
+
+
+def test_camera_tampering_signatures(frames):
+    frozen, labels = render(frames, AnomalyEvent("freeze", 10, 30, seed=0))
+    assert (frozen[10:30] == frames[10]).all() and labels[10] == 0 and labels[11:30].all()
+    covered, _ = render(frames, AnomalyEvent("occlusion", 10, 30, seed=0))
+    hidden = (covered[10:30] != frames[10:30]).any(-1)
+    assert (hidden == hidden[0]).all() and 0.2 < hidden[0].mean() < 0.85      # a large patch that stays
+    blurred, _ = render(frames, AnomalyEvent("defocus", 10, 30, seed=0))
+
+    def detail(x):  # mean absolute horizontal gradient: high frequencies
+        return np.abs(np.diff(x.astype(np.float32), axis=2)).mean()
+    assert detail(blurred[25:30]) < 0.6 * detail(frames[25:30])
+    turned, _ = render(frames, AnomalyEvent("repoint", 10, 30, seed=0))
+    assert (turned[10:30] != frames[10:30]).any(-1).mean() > 0.5 and (turned[:10] == frames[:10]).all()
 
 
 def test_events_are_validated(frames):

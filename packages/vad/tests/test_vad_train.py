@@ -94,7 +94,28 @@ def test_checkpoint_round_trip_and_resume(splits, tmp_path):
     assert loaded.config == full.model.config
     # a run interrupted right after stage 1 was saved resumes at stage 2 and finishes
     resumed = _interrupt_and_resume(train_set, config, tmp_path / "state.safetensors", at=(1, 0))
-    assert "encoder" not in resumed.history and "experts" in resumed.history and "gate" in resumed.history
+    assert len(resumed.history["experts"]) == 20 and len(resumed.history["gate"]) == 10
+    full_state, resumed_state = full.model.state_dict(), resumed.model.state_dict()
+    assert full_state.keys() == resumed_state.keys()
+    for name, value in full_state.items():    # the resumed run ends on the uninterrupted run's weights
+        torch.testing.assert_close(resumed_state[name], value, msg=name)
+
+
+def test_resume_refuses_a_state_written_with_other_settings(splits, tmp_path):
+    train_set, _ = splits
+    config = TrainConfig(seed=1, **{**SHORT, "encoder_steps": 20, "expert_steps": 4, "gate_steps": 4},
+                         checkpoint_every=10)
+    state = tmp_path / "state.safetensors"
+    _interrupt_and_resume(train_set, config, state, at=(0, 10))
+    for changed, data in ((config.replace(seed=2), train_set), (config.replace(encoder_lr=1e-4), train_set),
+                          (config, train_set.subset(range(len(train_set) - 1)))):
+        with pytest.raises(InputError, match="other settings"):
+            train(data, changed, MODEL, progress=False, state_path=state)
+    # --force-restart discards the old state: the run equals a fresh one with the new seed
+    fresh = train(train_set, config.replace(seed=2), MODEL, progress=False)
+    forced = train(train_set, config.replace(seed=2), MODEL, progress=False, state_path=state, force_restart=True)
+    for a, b in zip(fresh.model.parameters(), forced.model.parameters()):
+        torch.testing.assert_close(a, b)
 
 
 def test_weight_ema_follows_its_formula_and_ends_the_stage():

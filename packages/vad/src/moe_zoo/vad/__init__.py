@@ -2,19 +2,55 @@
 
 >>> from moe_zoo import vad
 >>> result = vad.predict("clip.mp4", plot="clip.png")   # shipped weights, offline
->>> result.frame_scores, result.segments, result.favoured_class
+>>> result.frame_scores, result.segments, result.favoured_class, result.warnings
+>>> camera = vad.calibrate("normal_day.mp4")            # one camera's normal baseline
+>>> vad.predict("today.mp4", calibration=camera)
+
+Names are imported on first use (PEP 562), so ``moe-zoo vad ...`` can check its arguments
+before torch is loaded.
 """
 
-from moe_zoo.vad.builtin import BuiltinConfig, load_builtin
-from moe_zoo.vad.data import FeatureSet, VideoFeatures, load_features_list
-from moe_zoo.vad.evaluate import evaluate
-from moe_zoo.vad.features import FeatureConfig, MobileNetMotionExtractor, SnippetExtractor
-from moe_zoo.vad.model import GSMoE, GSMoEConfig, MILConfig, MILRanking
-from moe_zoo.vad.predict import Segment, VADResult, load, predict
-from moe_zoo.vad.train import TrainConfig, train
+from __future__ import annotations
 
-__all__ = [
-    "BuiltinConfig", "FeatureConfig", "FeatureSet", "GSMoE", "GSMoEConfig", "MILConfig", "MILRanking",
-    "MobileNetMotionExtractor", "Segment", "SnippetExtractor", "TrainConfig", "VADResult", "VideoFeatures",
-    "evaluate", "load", "load_builtin", "load_features_list", "predict", "train",
-]
+import importlib
+import sys
+import types
+
+_EXPORTS = {
+    "BuiltinConfig": "builtin", "load_builtin": "builtin",
+    "Calibration": "calibration",
+    "FeatureSet": "data", "VideoFeatures": "data", "load_features_list": "data",
+    "evaluate": "evaluate",
+    "FeatureConfig": "features", "MobileNetMotionExtractor": "features", "SnippetExtractor": "features",
+    "GSMoE": "model", "GSMoEConfig": "model", "MILConfig": "model", "MILRanking": "model",
+    "Segment": "predict", "VADResult": "predict", "calibrate": "predict", "load": "predict", "predict": "predict",
+    "TrainConfig": "train", "train": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'moe_zoo.vad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"moe_zoo.vad.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule sets it as an attribute of its package; ``predict``, ``train`` and
+    ``evaluate`` are both submodules and public functions, and the functions win."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

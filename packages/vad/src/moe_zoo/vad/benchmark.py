@@ -209,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     write_benchmarks_md(PACKAGE / name, "vad benchmarks: GS-MoE on the built-in data",
                         command="make bench-vad" + (" (moe-zoo vad bench --quick)" if args.quick else ""),
                         sections=sections, notes=notes, seeds=seeds)
+    held_out = PACKAGE / "benchmarks" / "results" / "held_out_cameras.md"
+    if not args.quick and held_out.is_file():  # written by benchmarks/held_out_cameras.py --report; kept
+        text = (PACKAGE / name).read_text().rstrip()
+        block = held_out.read_text().strip()
+        write_text_atomic(PACKAGE / name, f"{text}\n\n<!-- held-out-cameras:start -->\n{block}\n"
+                                          f"<!-- held-out-cameras:end -->\n")
     write_text_atomic(results, json.dumps({"metrics": metrics, "train_seconds": seconds, "speed": speed}, indent=1))
     print(f"wrote {PACKAGE / name}")
     return 0

@@ -24,6 +24,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -150,6 +152,22 @@ class _Footage:
         return frames, features, labels
 
 
+@contextmanager
+def building(root: Path) -> Iterator[Path]:
+    """A fresh temporary folder next to ``root`` that replaces ``root`` when the block succeeds and
+    is removed when it fails, so a cache folder is either complete or absent."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        yield tmp
+        if root.exists():
+            shutil.rmtree(root)
+        tmp.rename(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def build(config: BuiltinConfig | None = None, *, root: Path | None = None, device: str = "cpu",
           progress: bool = True) -> Path:
     """Generate the data set into ``root`` (default: the cache folder for ``config``); returns it."""
@@ -162,9 +180,7 @@ def build(config: BuiltinConfig | None = None, *, root: Path | None = None, devi
     started = time.perf_counter()
     footage = _Footage(config, make_extractor(config.features, device=device))
     specs = plan_clips(config, footage.fps)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
+    with building(root) as tmp:
         labels: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
         lists: dict[str, list[str]] = {s: [] for s in SPLITS}
         for spec in tqdm(specs, desc="built-in clips", disable=not progress, leave=False):
@@ -181,12 +197,6 @@ def build(config: BuiltinConfig | None = None, *, root: Path | None = None, devi
                 "clips": [s.to_dict() for s in specs]}
         (tmp / "clips.json").write_text(json.dumps(meta, indent=1))
         (tmp / "DONE").write_text(f"built in {time.perf_counter() - started:.1f} s\n")
-        if root.exists():
-            shutil.rmtree(root)
-        tmp.rename(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _log.info("built-in data: %d clips in %.1f s at %s", len(specs), time.perf_counter() - started, root)
     return root
 

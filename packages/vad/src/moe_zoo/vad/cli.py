@@ -1,23 +1,55 @@
-"""``moe-zoo vad predict|train|eval|bench|demo``."""
+"""``moe-zoo vad predict|calibrate|train|eval|bench|demo``.
+
+Arguments are checked (paths exist, numbers in range) before the heavy imports (torch, PyAV,
+torchvision): a typo costs no model loading.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from importlib.resources import files
 
+from moe_zoo.core.errors import InputError
+from moe_zoo.vad.presets import PRESETS, VARIANTS
+from moe_zoo.vad.video import check_file
+
 SHIPPED = "weights/gsmoe_builtin.safetensors"
+
+
+def _existing_file(path: str | None, what: str) -> None:
+    """A clear error for a missing, non-file or empty path (before anything heavy is imported)."""
+    if path is not None:
+        check_file(path, what)
+
+
+def _check_fps(value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise InputError(f"--fps must be a positive frame rate, got {value}")
+
+
+def _print_warnings(warnings) -> None:
+    for warning in warnings:
+        print(f"moe-zoo vad: warning: {warning}", file=sys.stderr)
 
 
 def _features(args: argparse.Namespace, split: str):
     """The built-in split, or a UCF-Crime / XD-Violence feature list given on the command line."""
     if args.list is None:
+        if split == "train" and getattr(args, "data", "vtest") == "cameras":
+            from moe_zoo.vad.cameras import load_cameras
+
+            return load_cameras(progress=not getattr(args, "quiet", False))
         from moe_zoo.vad.builtin import load_builtin
 
         return load_builtin(split, progress=not getattr(args, "quiet", False))
     from moe_zoo.vad.data import load_features_list
 
-    return load_features_list(args.list, dataset=args.dataset, root=args.root, snippet_len=args.snippet_len,
+    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
+    return load_features_list(args.list, dataset=preset.get("dataset", args.dataset), root=args.root,
+                              snippet_len=preset.get("snippet_len", args.snippet_len),
                               gt=getattr(args, "gt", None), annotations=getattr(args, "annotations", None))
 
 
@@ -29,11 +61,19 @@ def _threads(n: int | None) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    _existing_file(args.video, "video file")
+    _existing_file(args.model, "model checkpoint")
+    _existing_file(args.calibration, "calibration file")
+    _check_fps(args.fps)
+    if not 0.0 < args.threshold < 1.0:
+        raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
     from moe_zoo.vad.predict import predict
 
     _threads(args.threads)
-    result = predict(args.video, args.model, threshold=args.threshold, plot=args.plot)
-    print(result.summary())
+    result = predict(args.video, args.model, threshold=args.threshold, plot=args.plot, fps=args.fps,
+                     calibration=args.calibration)
+    print("\n".join(line for line in result.summary().splitlines() if not line.startswith("warning: ")))
+    _print_warnings(result.warnings)
     print(f"{result.n_frames} frames in {result.seconds:.1f} s ({result.n_frames / result.seconds:.1f} frames/s)")
     if args.plot:
         print(f"plot: {args.plot}")
@@ -45,27 +85,68 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    _existing_file(args.video, "video file")
+    _existing_file(args.model, "model checkpoint")
+    _check_fps(args.fps)
+    from moe_zoo.vad.predict import calibrate
+
+    _threads(args.threads)
+    calibration = calibrate(args.video, args.model, fps=args.fps, save=args.out)
+    print(f"calibrated on {args.video} ({calibration.n_snippets} snippets of normal activity); "
+          f"use: moe-zoo vad predict VIDEO --calibration {args.out}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
-    from moe_zoo.core import InputError
+    _existing_file(args.list, "feature list")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    if args.preset and args.list is None:
+        raise InputError(f"--preset {args.preset} is for the real benchmark's I3D features: give --list")
+    if args.steps_scale is not None and not (math.isfinite(args.steps_scale) and args.steps_scale > 0):
+        raise InputError(f"--steps-scale must be > 0, got {args.steps_scale}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     from moe_zoo.vad.train import TrainConfig, train
 
     _threads(args.threads)
     if args.ship:
-        if args.variant != "gsmoe" or args.out or args.list:
-            raise InputError("--ship writes the package's GS-MoE weights from the built-in data; "
-                             "it takes no --out, --list or other --variant")
+        if args.variant != "gsmoe" or args.out or args.list or args.preset or args.steps_scale \
+                or args.batch_size or args.data != "cameras":
+            raise InputError("--ship writes the package's GS-MoE weights from the built-in multi-camera data; "
+                             "it takes no --out, --list, --preset, --steps-scale, --batch-size, --data or other --variant")
         out = str(files("moe_zoo.vad").joinpath(SHIPPED))
     else:
         out = args.out or f"vad-{args.variant}.safetensors"
     data = _features(args, "train")
-    source = "built-in (vtest.avi + injected anomalies)" if args.list is None else str(args.list)
-    result = train(data, TrainConfig(variant=args.variant, seed=args.seed), checkpoint=out, state_path=args.state,
-                   progress=not args.quiet, metadata={"data": source})
+    source = str(args.list) if args.list else {
+        "cameras": "every real camera found (cameras.py) + augmentation + injected anomalies and tampering",
+        "vtest": "built-in (vtest.avi + injected anomalies)"}[args.data]
+    train_config, model_config = TrainConfig(variant=args.variant, seed=args.seed), None
+    if args.preset:
+        from moe_zoo.vad.train import preset_configs
+
+        train_config, model_config = preset_configs(args.preset, data, variant=args.variant, seed=args.seed)
+    if args.steps_scale is not None:
+        train_config = train_config.scaled(args.steps_scale)
+    if args.batch_size is not None:
+        train_config = train_config.replace(batch_size=args.batch_size)
+    metadata = {"data": source, "preset": args.preset}
+    if args.list is None and args.data == "cameras":
+        from moe_zoo.vad.cameras import CameraDataConfig, camera_files
+
+        metadata["cameras"] = {name: str(path) for name, path in camera_files().items()}
+        metadata["camera_data_config"] = CameraDataConfig().to_dict()
+    result = train(data, train_config, model_config, checkpoint=out, state_path=args.state, progress=not args.quiet,
+                   metadata=metadata, force_restart=args.force_restart)
     print(f"trained {args.variant} on {len(data)} videos in {result.seconds:.0f} s; checkpoint: {out}")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
+    _existing_file(args.model, "model checkpoint")
+    _existing_file(args.list, "feature list")
     from moe_zoo.core import load_model
     from moe_zoo.vad.evaluate import evaluate
     from moe_zoo.vad.predict import load_default_model
@@ -107,8 +188,6 @@ def _data_options(parser: argparse.ArgumentParser, *, test: bool) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from moe_zoo.vad.train import VARIANTS
-
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     pr = verbs.add_parser("predict", help="per-frame anomaly scores and segments of a video file")
     pr.add_argument("video")
@@ -116,14 +195,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--plot", help="save the score-over-time plot to this PNG")
     pr.add_argument("--json", help="write frame scores, segments and gate evidence to this JSON file")
     pr.add_argument("--threshold", type=float, default=0.5)
+    pr.add_argument("--calibration", help="this camera's calibration file (from `moe-zoo vad calibrate`)")
+    pr.add_argument("--fps", type=float, help="frame rate to assume instead of the file's")
     pr.add_argument("--threads", type=int, help="torch CPU threads")
     pr.set_defaults(func=_predict)
+
+    ca = verbs.add_parser("calibrate", help="fit one camera's normal baseline from a clip of ordinary activity")
+    ca.add_argument("video", help="normal footage of the camera (30 s or more is best)")
+    ca.add_argument("--out", required=True, help="calibration file to write (safetensors + JSON header)")
+    ca.add_argument("--model", help="checkpoint path (default: the shipped GS-MoE weights)")
+    ca.add_argument("--fps", type=float, help="frame rate to assume instead of the file's")
+    ca.add_argument("--threads", type=int, help="torch CPU threads")
+    ca.set_defaults(func=_calibrate)
 
     tr = verbs.add_parser("train", help="train GS-MoE (or a baseline) on the built-in data or a feature list")
     tr.add_argument("--variant", default="gsmoe", choices=VARIANTS)
     tr.add_argument("--out", help="checkpoint path (default: vad-<variant>.safetensors)")
     tr.add_argument("--ship", action="store_true", help="overwrite the package's shipped weights (how they are made)")
     tr.add_argument("--state", help="resumable training-state file")
+    tr.add_argument("--force-restart", action="store_true",
+                    help="discard a --state written with other settings instead of refusing it")
+    tr.add_argument("--preset", choices=sorted(PRESETS),
+                    help="the paper's settings for UCF-Crime / XD-Violence I3D features (with --list)")
+    tr.add_argument("--data", default="cameras", choices=("cameras", "vtest"),
+                    help="built-in data without --list: every real camera found (default) or vtest.avi alone")
+    tr.add_argument("--steps-scale", type=float, help="multiply every stage's step count (quick runs)")
+    tr.add_argument("--batch-size", type=int, help="videos per half-batch (normal and abnormal), overrides the preset")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, help="torch CPU threads")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")

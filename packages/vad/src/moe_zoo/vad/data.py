@@ -148,7 +148,7 @@ def read_list(list_file: str | Path, root: str | Path | None = None) -> list[tup
         raise InputError(f"list file not found: {list_file}")
     base = Path(root) if root is not None else list_file.parent
     videos: list[tuple[str, list[Path]]] = []
-    for line_no, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
+    for line_no, line in enumerate(read_text_lines(list_file, "list file"), 1):
         entry = line.strip().split()[0] if line.strip() else ""
         if not entry:
             continue
@@ -199,11 +199,25 @@ def read_xd_annotations(path: str | Path) -> dict[str, list[tuple[int, int]]]:
     return result
 
 
+def read_text_lines(path: Path, what: str) -> list[str]:
+    """Lines of a UTF-8 text file, with a clear error for a file in another encoding or binary."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise InputError(f"{what} {path} is not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}, "
+                         f"offset {err.start}); expected one path or annotation per line in UTF-8") from None
+    if "\x00" in text:
+        raise InputError(f"{what} {path} holds NUL bytes: a binary file, not a text list")
+    return text.splitlines()
+
+
 def _lines(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"annotation file not found: {path}")
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in read_text_lines(path, "annotation file") if line.strip()]
 
 
 def frame_labels_from_segments(n_frames: int, segments: Sequence[tuple[int, int]]) -> np.ndarray:

@@ -50,6 +50,17 @@ class FeatureConfig(Config):
     cnn_long_side: int = 224
     motion_size: tuple[int, int] = (96, 72)  # (width, height) of the grey motion frames
     use_cnn: bool = True
+    fps: float = 10.0  # frame rate the model was trained at; predict resamples faster clips to it
+
+    def __post_init__(self) -> None:
+        import math
+
+        if not (isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0):
+            raise InputError(f"FeatureConfig.fps must be a positive frame rate, got {self.fps!r}")
+
+    @property
+    def snippet_seconds(self) -> float:
+        return self.snippet_len / self.fps
 
     @property
     def dim(self) -> int:

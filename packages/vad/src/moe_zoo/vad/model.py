@@ -35,6 +35,7 @@ from moe_zoo.core import Config, ExpertBank, InputError, SoftGate, register_mode
 from moe_zoo.core.activations import activate
 from moe_zoo.core.transformer import MoETransformerBlock
 from moe_zoo.vad.features import FeatureConfig
+from moe_zoo.vad.scope import FeatureStats
 from moe_zoo.vad.synthesis import ANOMALY_CLASSES
 
 DEFAULT_WEIGHTS = "moe_zoo.vad:weights/gsmoe_builtin.safetensors"
@@ -62,6 +63,7 @@ class GSMoEConfig(Config):
     single_expert: bool = False   # ablation: one class-agnostic expert, no gate
     topk_divisor: int = 16
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    scope_stats: bool = False     # keep training feature statistics (out-of-scope warnings in predict)
 
     @property
     def n_experts(self) -> int:
@@ -355,6 +357,7 @@ class GSMoE(nn.Module):
         self.encoder = TaskEncoder(self.config)
         self.experts = ClassExperts(self.config)
         self.gate = None if self.config.single_expert else ExpertGate(self.config)
+        self.feature_stats = FeatureStats(self.config.feature_dim) if self.config.scope_stats else None
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -13,6 +13,16 @@ Debian's ``opencv-doc``):
 ``flash``          strobe-like exposure bursts (gain up to x2.2) for 1.5-3 s
 =================  ==============================================================================
 
+Camera tampering (:data:`TAMPER_CLASSES`, used by the multi-camera data of :mod:`~moe_zoo.vad.cameras`):
+
+=================  ==============================================================================
+``freeze``         the feed repeats one frame for 2-5 s (a frozen or replayed camera)
+``occlusion``      something covers 35-80 % of the view (a dark textured patch) and stays
+``defocus``        the image blurs (Gaussian, sigma ramping up to 2-5 % of the width) and stays
+``repoint``        the camera is turned: the view jumps by 20-40 % of the width (and zooms
+                   x1.1-1.4) and stays there
+=================  ==============================================================================
+
 The ground truth of an event is exactly the set of frames it changes (a sprite partly in view
 counts). Everything is drawn from a ``numpy.random.Generator``, so a clip is reproducible.
 """
@@ -28,6 +38,8 @@ import numpy as np
 from moe_zoo.core import InputError
 
 ANOMALY_CLASSES = ("running", "wrong_way", "abandoned_object", "camera_shake", "flash")
+TAMPER_CLASSES = ("freeze", "occlusion", "defocus", "repoint")
+ALL_CLASSES = ANOMALY_CLASSES + TAMPER_CLASSES
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 # (file, crop box left, top, right, bottom) of each sprite's source photograph
 _SPRITES = {
@@ -37,7 +49,8 @@ _SPRITES = {
 }
 # event duration range in seconds
 _DURATION_S = {"running": (1.5, 2.5), "wrong_way": (4.0, 6.0), "abandoned_object": (3.0, 6.0),
-               "camera_shake": (2.0, 4.0), "flash": (1.5, 3.0)}
+               "camera_shake": (2.0, 4.0), "flash": (1.5, 3.0), "freeze": (2.0, 5.0), "occlusion": (2.0, 5.0),
+               "defocus": (2.0, 5.0), "repoint": (2.0, 5.0)}
 
 
 @dataclass(frozen=True)
@@ -51,8 +64,8 @@ class AnomalyEvent:
     params: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in ANOMALY_CLASSES:
-            raise InputError(f"unknown anomaly class {self.kind!r}; expected one of {ANOMALY_CLASSES}")
+        if self.kind not in ALL_CLASSES:
+            raise InputError(f"unknown anomaly class {self.kind!r}; expected one of {ALL_CLASSES}")
         if not 0 <= self.start < self.end:
             raise InputError(f"anomaly event needs 0 <= start < end, got {self.start}, {self.end}")
 
@@ -203,5 +216,64 @@ def _flash(out, labels, event, rng) -> None:
         labels[event.start + i] = 1
 
 
-_RENDERERS = {"running": _running, "wrong_way": _wrong_way, "abandoned_object": _abandoned_object,
+def _changed(out: np.ndarray, before: np.ndarray, labels: np.ndarray, event) -> None:
+    """Ground truth of a tampering event: the frames it changed."""
+    for t in range(event.start, event.end):
+        labels[t] = not np.array_equal(out[t], before[t])
+
+
+def _freeze(out, labels, event, rng) -> None:
+    before = out[event.start:event.end].copy()
+    out[event.start:event.end] = out[event.start]
+    _changed(out[event.start:event.end], before, labels[event.start:event.end],
+             AnomalyEvent(event.kind, 0, event.end - event.start, event.seed))
+
+
+def _occlusion(out, labels, event, rng) -> None:
+    height, width = out.shape[1:3]
+    h, w = round(rng.uniform(0.45, 0.9) * height), round(rng.uniform(0.45, 0.9) * width)
+    y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    base = rng.uniform(10, 70, 3)
+    texture = rng.normal(0, 12, (h // 8 + 1, w // 8 + 1, 1)).repeat(8, 0).repeat(8, 1)[:h, :w]
+    patch = np.clip(base + texture, 0, 255).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha = np.clip(np.minimum.reduce([yy, xx, h - 1 - yy, w - 1 - xx]) / 6.0, 0, 1).astype(np.float32)
+    for t in range(event.start, event.end):
+        labels[t] = paste(out[t], patch, alpha, x, y)
+
+
+def _blur(frame: np.ndarray, sigma: float) -> np.ndarray:
+    from PIL import Image, ImageFilter
+
+    return np.asarray(Image.fromarray(frame).filter(ImageFilter.GaussianBlur(radius=sigma)))
+
+
+def _defocus(out, labels, event, rng) -> None:
+    width = out.shape[2]
+    sigma = rng.uniform(0.02, 0.05) * width
+    ramp = max(1, min(int(rng.integers(1, 6)), event.end - event.start))
+    before = out[event.start:event.end].copy()
+    for i, t in enumerate(range(event.start, event.end)):
+        out[t] = _blur(out[t], max(1.0, sigma * min(1.0, (i + 1) / ramp)))
+    _changed(out[event.start:event.end], before, labels[event.start:event.end],
+             AnomalyEvent(event.kind, 0, event.end - event.start, event.seed))
+
+
+def _repoint(out, labels, event, rng) -> None:
+    from PIL import Image
+
+    height, width = out.shape[1:3]
+    zoom = rng.uniform(1.1, 1.4)
+    cw, ch = round(width / zoom), round(height / zoom)
+    shift = rng.uniform(0.2, 0.4) * width * rng.choice([-1, 1])
+    x = int(np.clip((width - cw) / 2 + shift, 0, width - cw))
+    y = int(rng.integers(0, height - ch + 1))
+    for t in range(event.start, event.end):
+        view = np.asarray(Image.fromarray(out[t][y:y + ch, x:x + cw]).resize((width, height), Image.BILINEAR))
+        out[t] = view
+        labels[t] = 1
+
+
+_RENDERERS = {"freeze": _freeze, "occlusion": _occlusion, "defocus": _defocus, "repoint": _repoint,
+              "running": _running, "wrong_way": _wrong_way, "abandoned_object": _abandoned_object,
               "camera_shake": _camera_shake, "flash": _flash}

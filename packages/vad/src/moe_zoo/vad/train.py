@@ -35,6 +35,7 @@ the uninterrupted one exactly.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,9 +66,9 @@ from moe_zoo.vad.losses import (
     urdmu_loss,
 )
 from moe_zoo.vad.model import GSMoE, GSMoEConfig, MILConfig, MILRanking
+from moe_zoo.vad.presets import VARIANTS
 
 _log = get_logger(__name__)
-VARIANTS = ("gsmoe", "gsmoe-attn", "gsmoe-fusion", "gsmoe-free-gate", "gsmoe-no-tgs", "single", "urdmu", "mil")
 URDMU_ATTENTION_LAYERS = 2  # UR-DMU's self-attention layers over the clip, used by variant gsmoe-attn
 GATE_ONLY_VARIANTS = ("gsmoe-fusion", "gsmoe-free-gate")  # differ from gsmoe in stage 3 alone
 
@@ -102,6 +103,16 @@ class TrainConfig(Config):
             raise InputError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if not 0.0 <= self.encoder_ema < 1.0:
             raise InputError(f"encoder_ema must be in [0, 1), got {self.encoder_ema}")
+        for name in ("n_segments", "batch_size", "encoder_steps", "expert_steps", "gate_steps", "mil_steps"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise InputError(f"seed must be >= 0, got {self.seed}")
+
+    def scaled(self, factor: float) -> TrainConfig:
+        """The same recipe with every stage's step count multiplied by ``factor`` (at least 1 step)."""
+        names = ("encoder_steps", "expert_steps", "gate_steps", "mil_steps")
+        return self.replace(**{n: max(1, round(getattr(self, n) * factor)) for n in names})
 
 
 @dataclass
@@ -224,7 +235,7 @@ def model_config_for(data: FeatureSet, variant: str = "gsmoe", base: GSMoEConfig
         config = (base or MILConfig(feature_dim=feature_dim, features=snippet_config)).replace(**overrides)
     else:
         config = base or GSMoEConfig(feature_dim=feature_dim, class_names=data.anomaly_classes,
-                                     features=snippet_config)
+                                     features=snippet_config, scope_stats=True)
         if variant in ("single", "gsmoe-fusion"):  # the variant decides these two switches
             config = config.replace(single_expert=variant == "single", gate_fusion=variant == "gsmoe-fusion")
         if variant == "gsmoe-attn":
@@ -235,10 +246,28 @@ def model_config_for(data: FeatureSet, variant: str = "gsmoe", base: GSMoEConfig
     return config
 
 
+def preset_configs(name: str, data: FeatureSet, *, variant: str = "gsmoe", seed: int = 0
+                   ) -> tuple[TrainConfig, GSMoEConfig | MILConfig]:
+    """Training and model configs of a paper-scale preset (:data:`~moe_zoo.vad.presets.PRESETS`) for
+    ``data``: one expert per anomaly class found in the data, the data's feature size."""
+    from moe_zoo.vad.presets import PRESETS
+
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    preset = PRESETS[name]
+    train_config = TrainConfig(variant=variant, seed=seed, **preset["train"])
+    features = FeatureConfig(snippet_len=preset["snippet_len"], fps=preset["fps"])
+    if variant == "mil":
+        return train_config, model_config_for(data, variant, features=features)
+    base = GSMoEConfig(feature_dim=data.videos[0].load().shape[-1], class_names=data.anomaly_classes,
+                       features=features, scope_stats=True, **preset["model"])
+    return train_config, model_config_for(data, variant, base)
+
+
 def train(data: FeatureSet | None = None, config: TrainConfig | None = None, model_config: GSMoEConfig | MILConfig | None = None,
           *, device: str | torch.device | None = None, checkpoint: str | Path | None = None,
           state_path: str | Path | None = None, progress: bool = True, metadata: dict | None = None,
-          encoder_from: GSMoE | None = None) -> TrainResult:
+          encoder_from: GSMoE | None = None, force_restart: bool = False) -> TrainResult:
     """Train one variant on ``data`` (a training :class:`FeatureSet`, default the built-in
     training split); optionally save the model to ``checkpoint``.
 
@@ -247,7 +276,8 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     ``encoder_from`` reuses the trained task encoder of another GS-MoE run instead of stage 1
     (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway);
     the variants that differ from ``gsmoe`` only in the gate (``gsmoe-fusion``, ``gsmoe-free-gate``)
-    reuse its class experts too and train stage 3 alone.
+    reuse its class experts too and train stage 3 alone. A state written with other settings
+    (training config, architecture or data) is refused unless ``force_restart``, which discards it.
     """
     config = config or TrainConfig()
     if data is None:
@@ -263,8 +293,10 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     model.registry_name = "mil-sultani" if config.variant == "mil" else "gsmoe-vad"
     class_names = getattr(model, "class_names", ())
     batches = _Batches(data, class_names if config.variant != "single" else (), config.n_segments, config.seed)
+    if getattr(model, "feature_stats", None) is not None:  # out-of-scope warnings in predict
+        model.feature_stats.fit(batches.x)
     history: dict[str, list[float]] = {}
-    resume = _Resume(state_path, model)
+    resume = _Resume(state_path, model, _settings(config, model_config, batches), force_restart=force_restart)
     if config.variant == "mil":
         _train_mil(model, batches, config, device, history, progress, resume)
     else:
@@ -285,14 +317,49 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     return TrainResult(model, seconds, history)
 
 
-class _Resume:
-    """Stage/step bookkeeping on top of moe-core's atomic training state."""
+def _settings(config: TrainConfig, model_config, batches: _Batches) -> dict:
+    """What a resumed run must share with the run that wrote the state: the training config (but
+    how often it checkpoints), the architecture and a fingerprint of the training data."""
+    import hashlib
 
-    def __init__(self, path: str | Path | None, model: nn.Module) -> None:
+    digest = hashlib.sha256(batches.x.numpy().tobytes())
+    digest.update(batches.labels.numpy().tobytes())
+    digest.update(batches.members.numpy().tobytes())
+    train_config = {k: v for k, v in config.to_dict().items() if k != "checkpoint_every"}
+    settings = {"train_config": train_config, "model_config": model_config.to_dict(),
+                "data": {"videos": int(batches.x.shape[0]), "sha256": digest.hexdigest()[:16]}}
+    return json.loads(json.dumps(settings))  # as the JSON header stores it (tuples become lists)
+
+
+def _differences(old, new, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new)) for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [f"{prefix.rstrip('.')}: state {old!r}, now {new!r}"]
+
+
+class _Resume:
+    """Stage/step bookkeeping on top of moe-core's atomic training state; refuses a state written
+    with other settings (unless ``force_restart``, which discards it)."""
+
+    def __init__(self, path: str | Path | None, model: nn.Module, settings: dict | None = None,
+                 force_restart: bool = False) -> None:
         self.path = Path(path) if path else None
         self.model = model
+        self.settings = settings or {}
         self.stage, self.step = 0, 0
+        if self.path is not None and self.path.exists() and force_restart:
+            _log.info("--force-restart: discarding the training state %s", self.path)
+            self.path.unlink()
         if self.path is not None and self.path.exists():
+            from moe_zoo.core.checkpoint import read_checkpoint_metadata
+
+            stored = read_checkpoint_metadata(self.path).get("metadata", {}).get("training_state", {}).get("user", {})
+            differ = _differences(stored.get("settings"), self.settings)
+            if differ:
+                shown = "; ".join(differ[:6]) + (f" (+{len(differ) - 6} more)" if len(differ) > 6 else "")
+                raise InputError(f"training state {self.path} was written with other settings ({shown}); "
+                                 f"resuming would mix two runs. Use the same settings, another --state path, "
+                                 f"or --force-restart to discard it")
             state = load_training_state(self.path, model)
             self.stage, self.step = int(state.metadata["stage"]), state.step
             _log.info("resuming from %s: stage %d step %d", self.path, self.stage, self.step)
@@ -305,7 +372,8 @@ class _Resume:
 
     def save(self, stage: int, step: int, optimizer: torch.optim.Optimizer | None = None) -> None:
         if self.path is not None:
-            save_training_state(self.path, self.model, optimizer, step=step, metadata={"stage": stage})
+            save_training_state(self.path, self.model, optimizer, step=step,
+                                metadata={"stage": stage, "settings": self.settings})
 
 
 def _stage(resume: _Resume, index: int, name: str, steps: int, step_fn, optimizer, history, progress,
@@ -341,8 +409,10 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
     tgs_weight = 0.0 if config.variant == "gsmoe-no-tgs" else config.tgs_weight
     gate_kl = 0.0 if config.variant == "gsmoe-free-gate" else config.gate_uniform_kl
 
-    # stage 1: UR-DMU task encoder (re-seeded: identical across variants with the same seed)
-    seed_everything(config.seed)
+    # stage 1: UR-DMU task encoder (re-seeded: identical across variants with the same seed), unless a
+    # state file past stage 1 restored the random state (re-seeding would change stage 2's dropout masks)
+    if resume.path is None or resume.stage == 0:
+        seed_everything(config.seed)
     encoder = model.encoder
     encoder.train()
     enc_opt = _optimizer(encoder.parameters(), config, config.encoder_lr)

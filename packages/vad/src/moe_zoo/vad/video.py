@@ -37,25 +37,59 @@ class VideoInfo:
     codec: str
 
 
+def check_file(path: str | Path, what: str, error: type[InputError] = InputError, hint: str = "") -> Path:
+    """A clear ``error`` for a missing, non-file or empty ``path`` (no heavy imports: the CLI calls it first)."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} not found: {path}")
+    if not path.is_file():
+        raise error(f"{what} is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise error(f"{what} {path} is empty (0 bytes){hint}")
+    return path
+
+
 def _open(path: str | Path):
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise VideoInputError(f"video file not found: {path}")
-    if not path.is_file():
-        raise VideoInputError(f"video path is not a file: {path}")
-    if path.stat().st_size == 0:
-        raise VideoInputError(f"video file {path} is empty (0 bytes); expected a video such as .mp4 or .avi")
+    path = check_file(path, "video file", VideoInputError, "; expected a video such as .mp4 or .avi")
     try:
         container = av.open(str(path))
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
         raise VideoInputError(f"cannot read {path} as a video (corrupt or unsupported format: {err})") from None
     if not container.streams.video:
+        found = describe_streams(container)
         container.close()
-        raise VideoInputError(f"{path} has no video stream (expected a video file, got only "
-                              f"{', '.join(s.type for s in container.streams) or 'no streams'})")
+        raise VideoInputError(f"{path} has no video stream (expected a video file); it holds {found}")
     return container
+
+
+def describe_streams(container) -> str:
+    """``"2 streams: #0 audio (aac), #1 subtitle (mov_text)"`` or ``"no streams at all"``."""
+    streams = list(container.streams)
+    if not streams:
+        return "no streams at all"
+    names = []
+    for s in streams:
+        codec = getattr(getattr(s, "codec_context", None), "name", None) or "unknown codec"
+        names.append(f"#{s.index} {s.type} ({codec})")
+    return f"{len(streams)} stream{'s' if len(streams) > 1 else ''}: {', '.join(names)}"
+
+
+@dataclass
+class DecodeReport:
+    """What :func:`iter_frames` managed to decode (filled in while it streams)."""
+
+    declared: int = 0          # frames the container declares (0 when unknown)
+    decoded: int = 0
+    error: str | None = None   # the decoder error that ended a partly decoded file
+    width: int = 0             # size of the stored frames, before any downscaling
+    height: int = 0
+
+    @property
+    def partial(self) -> bool:
+        """The file ended early: a decoder error after some frames, or far fewer frames than declared."""
+        return self.error is not None or (self.declared > 0 and self.decoded < 0.9 * self.declared)
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -78,24 +112,31 @@ def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def iter_frames(path: str | Path, *, max_side: int | None = DEFAULT_MAX_SIDE) -> Iterator[np.ndarray]:
-    """Yield ``uint8 [H, W, 3]`` RGB frames, downscaled so the longer side is <= ``max_side``."""
+def iter_frames(path: str | Path, *, max_side: int | None = DEFAULT_MAX_SIDE,
+                report: DecodeReport | None = None) -> Iterator[np.ndarray]:
+    """Yield ``uint8 [H, W, 3]`` RGB frames, downscaled so the longer side is <= ``max_side``.
+    A file that breaks off after some frames yields what decoded (as players do); ``report``
+    records how many frames decoded against the declared count and the error, if any."""
     import av
 
+    report = report if report is not None else DecodeReport()
     container = _open(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        report.width, report.height = stream.codec_context.width, stream.codec_context.height
+        report.declared = int(stream.frames or 0)
         width, height = scaled_size(stream.codec_context.width, stream.codec_context.height, max_side)
         decoded = 0
         try:
             for frame in container.decode(stream):
                 decoded += 1
+                report.decoded = decoded
                 yield frame.to_ndarray(width=width, height=height, format="rgb24")
         except av.FFmpegError as err:
             if decoded == 0:
                 raise VideoInputError(f"cannot decode {path}: {err} (corrupt or unsupported video)") from None
-            # a truncated tail: keep what decoded, as players do
+            report.error = str(err)  # a truncated tail: keep what decoded, reported as a warning
         if decoded == 0:
             raise VideoInputError(f"{path} contains no decodable video frames")
     finally:
