@@ -26,8 +26,8 @@ def test_eval_on_a_builtin_stream_and_clear_errors(capsys):
 
 
 def test_demo_reports_every_model_and_the_drifts(capsys):
-    assert main(["streams", "demo", "--length", "1200"]) == 0
+    assert main(["streams", "demo", "--length", "600"]) == 0
     text = capsys.readouterr().out
-    for name in ("driftmoe-data", "driftmoe-task", "arf", "ht"):
+    for name in ("driftmoe-plus", "driftmoe-data", "driftmoe-task", "arf", "ht"):
         assert name in text
     assert "just before -> just after each drift" in text

@@ -16,9 +16,10 @@ from moe_zoo.streams.data import drift_chain
 from moe_zoo.streams.losses import correctness_mask
 
 
-@pytest.mark.parametrize("variant", ["data", "task"])
+@pytest.mark.parametrize("variant", ["data", "task", "plus"])
 def test_river_estimator_checks_pass(variant):
-    check_estimator(DriftMoEClassifier(variant=variant, seed=1))
+    # MoE-Task's published cadence (one torch step per instance) adds nothing to API compliance but time
+    check_estimator(DriftMoEClassifier(variant=variant, seed=1, batch_size=32 if variant == "task" else None))
 
 
 class _Oracle(base.Classifier):
@@ -67,11 +68,13 @@ def test_learn_one_buffers_the_mask_of_the_experts_before_they_learn():
     expected = correctness_mask(rows, classes.index(y), abstain)
     model.learn_one(x, y)
     np.testing.assert_array_equal(model.router._masks[399], expected)
-    assert 0 < expected.sum() <= 12
+    right = (rows.argmax(1) == classes.index(y)) & ~abstain
+    assert not right.any()  # no expert answers this LED digit right yet, so the rule's fallback marks ...
+    assert expected.sum() == 1 and expected[np.argmax(rows[:, classes.index(y)])] == 1  # ... the closest one
 
 
 def test_router_step_matches_torch_and_the_numpy_snapshot_tracks_it():
-    model = DriftMoEClassifier(variant="data", seed=5, batch_size=64)
+    model = DriftMoEClassifier(variant="data", seed=5, batch_size=64, scaling="running")
     for x, y in make_stream("sea_a", length=64, seed=5):
         model.learn_one(x, y)
     router = model.router
@@ -87,7 +90,7 @@ def test_router_step_matches_torch_and_the_numpy_snapshot_tracks_it():
     np.testing.assert_allclose(router.scaler.std, rows.std(0))
 
 
-@pytest.mark.parametrize("variant", ["data", "task"])
+@pytest.mark.parametrize("variant", ["data", "plus"])
 def test_accuracy_recovers_after_an_abrupt_drift_on_a_short_sea_stream(variant):
     # SEA function 4 -> 3 (threshold 9.5 -> 7): about a fifth of the input space changes label
     concepts = [synth.SEA(variant=3, noise=0.0, seed=1), synth.SEA(variant=2, noise=0.0, seed=2)]
@@ -104,8 +107,8 @@ def test_accuracy_recovers_after_an_abrupt_drift_on_a_short_sea_stream(variant):
     assert end > 0.93  # ... and DriftMoE recovers to its pre-drift level
 
 
-@pytest.mark.parametrize("variant", ["data", "task"])
-def test_both_variants_learn_well_above_the_majority_class(variant):
+@pytest.mark.parametrize("variant", ["data", "task", "plus"])
+def test_every_variant_learns_well_above_the_majority_class(variant):
     rows = make_stream("rbf_m", length=2000, seed=0)  # 5 classes
     majority = max(Counter(y for _, y in rows).values()) / len(rows)
     model = DriftMoEClassifier(variant=variant, seed=0)

@@ -1,4 +1,5 @@
-"""The models of the benchmark, by name: both DriftMoE variants and river's adaptive learners.
+"""The models of the benchmark, by name: DriftMoE's two paper variants and the project's ``plus``
+variant, and river's adaptive learners.
 
 Baselines (river 0.26, its defaults unless stated): ``arf`` Adaptive Random Forest, ``srp``
 Streaming Random Patches, ``levbag`` Leveraging Bagging, each with 10 members (the issue's
@@ -25,9 +26,11 @@ def _member_tree() -> tree.HoeffdingTreeClassifier:
 
 
 MODELS: dict[str, tuple[str, Callable[[int], base.Classifier]]] = {
+    "driftmoe-plus": ("DriftMoE+ (project extension: 12 adaptive ARF-style HT experts, Poisson(6), ADWIN, router-weighted mixture)",
+                      lambda seed: DriftMoEClassifier(variant="plus", seed=seed)),
     "driftmoe-data": ("DriftMoE MoE-Data (12 HT experts, top-3 learn)",
                       lambda seed: DriftMoEClassifier(variant="data", seed=seed)),
-    "driftmoe-task": ("DriftMoE MoE-Task (one-vs-rest HT per class)",
+    "driftmoe-task": ("DriftMoE MoE-Task (one-vs-rest HT per class, router predicts)",
                       lambda seed: DriftMoEClassifier(variant="task", seed=seed)),
     "arf": (f"Adaptive Random Forest ({ENSEMBLE_SIZE} trees)",
             lambda seed: forest.ARFClassifier(n_models=ENSEMBLE_SIZE, seed=seed)),

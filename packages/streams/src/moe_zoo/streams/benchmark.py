@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import pstats
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from moe_zoo.core.reporting import (
 )
 from moe_zoo.streams.baselines import describe, list_benchmark_models, make_model
 from moe_zoo.streams.data import PAPER_LENGTH, get_stream_spec
-from moe_zoo.streams.evaluate import prequential
+from moe_zoo.streams.evaluate import prequential_side_by_side
 from moe_zoo.streams.plots import plot_accuracy_over_time
 
 _log = get_logger(__name__)
@@ -89,18 +90,25 @@ class Plan:
 def make_plan(quick: bool, seeds: list[int] | None = None, models: list[str] | None = None) -> Plan:
     return Plan(quick=quick, lengths=dict(QUICK_LENGTHS if quick else FULL_LENGTHS),
                 seeds=tuple(seeds if seeds is not None else ((0, 1) if quick else (0, 1, 2))),
-                models=tuple(models or list_benchmark_models()), profile_n=1_000 if quick else 5_000)
+                models=tuple(models or list_benchmark_models()), profile_n=1_000 if quick else 2_000)
 
 
 def _window(n: int) -> int:
     return max(25, n // 40)
 
 
-def run_job(stream: str, n: int, model: str, seed: int) -> dict:
-    """One prequential run; returns a JSON-ready record."""
+SIDE_BY_SIDE = ("driftmoe-plus", "arf")  # run interleaved in one process: their throughput ratio is fair
+
+
+def run_job(stream: str, n: int, models: tuple[str, ...], seed: int) -> list[dict]:
+    """One prequential run of ``models`` (several: side by side, interleaved in this process);
+    returns one JSON-ready record per model."""
     torch.set_num_threads(1)
-    result = prequential(make_model(model, seed), get_stream_spec(stream).build(n, seed), window=_window(n), total=n)
-    return {"stream": stream, "model": model, "seed": seed, **result.to_dict()}
+    results = prequential_side_by_side({m: make_model(m, seed) for m in models},
+                                       get_stream_spec(stream).build(n, seed), window=_window(n), total=n)
+    together = list(models) if len(models) > 1 else None
+    return [{"stream": stream, "model": m, "seed": seed, "side_by_side": together, **r.to_dict()}
+            for m, r in results.items()]
 
 
 def _init_worker() -> None:
@@ -108,32 +116,51 @@ def _init_worker() -> None:
     setup_logging("WARNING")
 
 
-def run_jobs(plan: Plan, workers: int) -> list[dict]:
-    """Every (stream, model, seed) job, the most expensive first, over ``workers`` processes."""
+def make_jobs(plan: Plan, models: tuple[str, ...]) -> list[tuple]:
+    """``(stream, n, models, seed)`` jobs: the :data:`SIDE_BY_SIDE` pair together when both run,
+    every other model alone; the most expensive first."""
+    pair = tuple(m for m in SIDE_BY_SIDE if m in models) if all(m in models for m in SIDE_BY_SIDE) else ()
+    groups = ([pair] if pair else []) + [(m,) for m in models if m not in pair]
     cost = {"led": 4.0, "rbf": 2.0, "agr": 1.5}
-    jobs = [(s, plan.length(s), m, seed) for s in plan.lengths for m in plan.models for seed in plan.seeds]
-    jobs.sort(key=lambda j: -j[1] * cost.get(j[0][:3], 1.0) * (3.0 if j[2] in ("srp", "levbag", "arf") else 1.0))
+    jobs = [(s, plan.length(s), g, seed) for s in plan.lengths for g in groups for seed in plan.seeds]
+    heavy = ("srp", "levbag", "arf")
+    jobs.sort(key=lambda j: (j[3], -j[1] * cost.get(j[0][:3], 1.0) * (3.0 if any(m in heavy for m in j[2]) else 1.0)))
+    return jobs  # seed by seed, so a run stopped early has whole seeds
+
+
+def run_jobs(plan: Plan, workers: int, models: tuple[str, ...] | None = None,
+             on_records: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """Every job of ``models`` (default: the plan's) over ``workers`` processes; ``on_records``
+    receives the records so far after each job (to save them as they come)."""
+    jobs = make_jobs(plan, models or plan.models)
     context = multiprocessing.get_context("spawn")
     records = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
         futures = [pool.submit(run_job, *job) for job in jobs]
         for future in tqdm(as_completed(futures), total=len(futures), desc="benchmark runs", mininterval=5.0):
-            records.append(future.result())
+            records.extend(future.result())
+            if on_records is not None:
+                on_records(records)
     return records
 
 
-def profile_driftmoe(plan: Plan) -> list[dict]:
-    """Where MoE-Data's time goes (cProfile, cumulative seconds of its parts) on short streams."""
-    groups = {"router (encode, route, buffer, Adam step)": [("streams/router.py", "encode"),
-                                                            ("streams/router.py", "route"),
-                                                            ("streams/router.py", "observe")],
-              "experts' predictions for the correctness mask": [("streams/experts.py", "router_target")],
-              "prediction (top-1 expert)": [("streams/experts.py", "predict")],
-              "experts' learning (top-3 trees)": [("streams/experts.py", "learn")]}
+PROFILE_GROUPS = {
+    "router (encode, route, buffer, Adam step)": [("streams/router.py", "encode"), ("streams/router.py", "route"),
+                                                  ("streams/router.py", "observe")],
+    "experts' one evaluation (every expert's predict_proba_one)": [("streams/experts.py", "evaluate")],
+    "prediction and router target from that evaluation": [("streams/experts.py", "predict"),
+                                                          ("streams/experts.py", "router_target")],
+    "experts' learning (+ drift detectors)": [("streams/experts.py", "learn"), ("streams/adaptive.py", "learn")],
+}
+
+
+def profile_driftmoe(plan: Plan, model_name: str = "driftmoe-plus") -> list[dict]:
+    """Where a DriftMoE variant's time goes (cProfile, cumulative seconds of its parts) on short
+    streams, with the number of tree ``predict_proba_one`` calls per instance."""
     rows = []
     for stream in PROFILE_STREAMS:
         torch.set_num_threads(1)
-        model = make_model("driftmoe-data", 0)
+        model = make_model(model_name, 0)
         data = list(get_stream_spec(stream).build(plan.profile_n, 0))
         profiler = cProfile.Profile()
         profiler.enable()
@@ -144,8 +171,11 @@ def profile_driftmoe(plan: Plan) -> list[dict]:
         stats = pstats.Stats(profiler).stats
         total = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.items()
                     if file.endswith("streams/model.py") and name in ("learn_one", "predict_proba_one"))
-        row = {"stream": stream, "n": plan.profile_n, "total": total}
-        for label, keys in groups.items():
+        calls = sum(nc for (file, _, name), (_, nc, _, _, _) in stats.items()
+                    if file.endswith("hoeffding_tree_classifier.py") and name == "predict_proba_one")
+        row = {"stream": stream, "n": plan.profile_n, "model": model_name, "total": total,
+               "tree_predictions_per_instance": calls / plan.profile_n}
+        for label, keys in PROFILE_GROUPS.items():
             row[label] = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.items()
                              if any(file.endswith(f) and name == n for f, n in keys))
         rows.append(row)
@@ -187,52 +217,86 @@ def _memory_table(plan: Plan, records: list[dict]) -> str:
 
 
 def _router_table(plan: Plan, records: list[dict]) -> tuple[str, dict]:
-    """Router share of DriftMoE's time, and MoE-Data's throughput against ARF's, per stream."""
+    """Router share of each DriftMoE variant's time, per stream."""
     variants = [m for m in plan.models if m.startswith("driftmoe")]
-    rows, facts = [], {"faster_than_arf": 0, "streams": 0, "max_router_share": 0.0}
+    rows, facts = [], {"max_router_share": 0.0}
     for stream in plan.lengths:
         row = [stream]
         for m in variants:
             share = [r["router_share"] for r in _pick(records, stream=stream, model=m)]
             row.append(format_mean_std(share, 1, 100.0) + " %")
             facts["max_router_share"] = max(facts["max_router_share"], mean_std(share)[0])
-        if "arf" in plan.models:
-            arf = mean_std(r["throughput"] for r in _pick(records, stream=stream, model="arf"))[0]
-            for m in variants:
-                ratio = mean_std(r["throughput"] for r in _pick(records, stream=stream, model=m))[0] / arf
-                row.append(f"{ratio:.2f}x")
-                if m == "driftmoe-data":
-                    facts["faster_than_arf"] += ratio > 1
-            facts["streams"] += 1
         rows.append(row)
-    headers = ["stream", *[f"{m}: router share" for m in variants]]
-    if "arf" in plan.models:
-        headers += [f"{m} / ARF throughput" for m in variants]
-    return markdown_table(headers, rows), facts
+    return markdown_table(["stream", *[f"{m}: router share" for m in variants]], rows), facts
 
 
 def _profile_table(rows: list[dict]) -> str:
     if not rows:
         return "(not run)"
-    labels = [k for k in rows[0] if k not in ("stream", "n", "total")]
-    table = [[label, *[f"{100 * r[label] / r['total']:.1f} %" for r in rows]] for label in labels]
-    return markdown_table(["part of DriftMoE-Data", *[f"{r['stream']} ({r['n']:,} inst.)" for r in rows]], table)
+    labels = list(PROFILE_GROUPS)
+    table = [[label, *[f"{100 * r.get(label, 0.0) / r['total']:.1f} %" for r in rows]] for label in labels]
+    table.append(["tree `predict_proba_one` calls per instance",
+                  *[f"{r.get('tree_predictions_per_instance', float('nan')):.1f}" for r in rows]])
+    model = rows[0].get("model", "driftmoe-data")
+    return markdown_table([f"part of {model}", *[f"{r['stream']} ({r['n']:,} inst.)" for r in rows]], table)
 
 
-def _versus_arf(plan: Plan, records: list[dict]) -> tuple[str, dict]:
-    """Accuracy difference to ARF per stream (points), and how often DriftMoE is within 1 point."""
+def post_drift_accuracy(record: dict, drifts: list[int], windows: int = 2) -> float:
+    """Accuracy over the ``windows`` curve windows that start at or after each drift centre."""
+    w, curve = record["window"], record["curve"]
+    values = [v for p in drifts for v in curve[-(-p // w):-(-p // w) + windows]]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _post_drift_table(plan: Plan, records: list[dict]) -> str:
+    """Accuracy right after the drifts of the synthetic streams that have drift centres."""
+    rows = []
+    for stream in plan.lengths:
+        spec, n = get_stream_spec(stream), plan.length(stream)
+        drifts = spec.drift_positions(n)
+        if not drifts:
+            continue
+        cells = {m: [post_drift_accuracy(r, drifts) for r in _pick(records, stream=stream, model=m)] for m in plan.models}
+        best = max(mean_std(v)[0] for v in cells.values())
+        rows.append([stream, *[f"**{format_mean_std(cells[m], 2, 100.0)}**" if mean_std(cells[m])[0] == best
+                               else format_mean_std(cells[m], 2, 100.0) for m in plan.models]])
+    return markdown_table(["stream", *plan.models], rows)
+
+
+def _side_by_side_table(plan: Plan, records: list[dict]) -> tuple[str, dict]:
+    """Throughput of the :data:`SIDE_BY_SIDE` pair, measured interleaved in one process."""
+    first, second = SIDE_BY_SIDE
+    rows, facts = [], {"at_least_2x": 0, "streams": 0, "min_ratio": float("inf")}
+    for stream in plan.lengths:
+        ours = {r["seed"]: r["throughput"] for r in _pick(records, stream=stream, model=first) if r.get("side_by_side")}
+        theirs = {r["seed"]: r["throughput"] for r in _pick(records, stream=stream, model=second) if r.get("side_by_side")}
+        seeds = sorted(set(ours) & set(theirs))
+        if not seeds:
+            continue
+        ratios = [ours[s] / theirs[s] for s in seeds]
+        facts["streams"] += 1
+        facts["at_least_2x"] += mean_std(ratios)[0] >= 2.0
+        facts["min_ratio"] = min(facts["min_ratio"], mean_std(ratios)[0])
+        rows.append([stream, format_mean_std([ours[s] for s in seeds], 0), format_mean_std([theirs[s] for s in seeds], 0),
+                     format_mean_std(ratios, 2) + "x"])
+    return markdown_table(["stream", f"{first} (inst/s)", f"{second} (inst/s)", "ratio"], rows), facts
+
+
+def _versus_best(plan: Plan, records: list[dict], references: tuple[str, ...] = ("arf", "srp")) -> tuple[str, dict]:
+    """Accuracy difference of each DriftMoE variant to the best of ``references`` per stream."""
     lines, facts = [], {}
+    if not all(m in plan.models for m in references):
+        return "", facts
     for m in [m for m in plan.models if m.startswith("driftmoe")]:
-        close = 0
-        diffs = []
+        close, diffs = 0, []
         for stream in plan.lengths:
             ours = mean_std(r["accuracy"] for r in _pick(records, stream=stream, model=m))[0]
-            arf = mean_std(r["accuracy"] for r in _pick(records, stream=stream, model="arf"))[0]
-            diffs.append(f"{stream} {100 * (ours - arf):+.1f}")
-            close += ours >= arf - 0.01
+            best = max(mean_std(r["accuracy"] for r in _pick(records, stream=stream, model=ref))[0] for ref in references)
+            diffs.append(f"{stream} {100 * (ours - best):+.1f}")
+            close += ours >= best - 0.01
         facts[m] = close
-        lines.append(f"- **{m}** vs ARF (accuracy points): {', '.join(diffs)}; within 1 point of ARF or better on "
-                     f"{close} of {len(plan.lengths)} streams.")
+        lines.append(f"- **{m}** vs the best of {'/'.join(references).upper()} (accuracy points): {', '.join(diffs)}; "
+                     f"within 1 point or better on {close} of {len(plan.lengths)} streams.")
     return "\n".join(lines), facts
 
 
@@ -262,15 +326,17 @@ def _streams_section(plan: Plan) -> str:
     return markdown_table(["stream", "what", "instances here", "paper", "drift centres", "drift width"], rows)
 
 
-def _summary(plan: Plan, records: list[dict], facts: dict, router: dict) -> str:
+def _summary(plan: Plan, records: list[dict], facts: dict, speed: dict) -> str:
     table = _metric_table(plan, records, "accuracy", 100.0, 2)
+    n = len(plan.lengths)
+    ratio = (f"; it runs at {speed['min_ratio']:.1f}x ARF(10)'s throughput or more (measured side by side), "
+             f"at least 2x on {speed['at_least_2x']} of {speed['streams']} streams") if speed["streams"] else ""
     return (f"Prequential accuracy (%), mean ± std over seeds {', '.join(map(str, plan.seeds))} "
             f"(`make bench-streams`; best per stream in bold; streams scaled down from the paper's 1M instances, "
             f"see [BENCHMARKS.md](BENCHMARKS.md)):\n\n{table}\n\n"
-            f"DriftMoE-Data within 1 point of ARF(10) or better on {facts.get('driftmoe-data', 0)} of "
-            f"{len(plan.lengths)} streams (MoE-Task: {facts.get('driftmoe-task', 0)}); MoE-Data faster than ARF(10) "
-            f"on {router['faster_than_arf']} of {router['streams']} streams; the router's share of DriftMoE's time "
-            f"is at most {100 * router['max_router_share']:.0f} %.")
+            f"DriftMoE+ within 1 point of the best of ARF(10)/SRP(10) or better on {facts.get('driftmoe-plus', 0)} "
+            f"of {n} streams{ratio}. The paper's variants: MoE-Data {facts.get('driftmoe-data', 0)} of {n}, "
+            f"MoE-Task {facts.get('driftmoe-task', 0)} of {n}.")
 
 
 def _update_readme(summary: str) -> None:
@@ -279,31 +345,45 @@ def _update_readme(summary: str) -> None:
 
 
 def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, seconds: float | None,
-           hardware: str | None = None) -> Path:
+           hardware: str | None = None, command: str | None = None) -> Path:
     """BENCHMARKS.md, figures and (full run) the README summary from the job records (``hardware``:
     the machine they were measured on, default this one)."""
     figures = _figures(plan, records)
-    router_table, router_facts = _router_table(plan, records)
-    versus, facts = _versus_arf(plan, records)
+    router_table, _ = _router_table(plan, records)
+    versus, facts = _versus_best(plan, records)
+    speed_table, speed = _side_by_side_table(plan, records)
     figure_lines = "\n\n".join(f"![{p.stem}]({p.relative_to(plan.out).as_posix()})" for p in figures)
     models = "\n".join(f"- `{m}`: {describe(m)}" for m in plan.models)
+    reused = sorted({r["model"] for r in records if r.get("reused")})
+    if reused:
+        models += (f"\n\nRows of {', '.join(reused)}: records of the run of {records_date(records)} (same code, "
+                   "streams and seeds; their accuracy is deterministic), not rerun; their throughput is from that run.")
     sections = [
         ("Streams", _streams_section(plan)),
         ("Models", models),
         ("Accuracy (%)", _metric_table(plan, records, "accuracy", 100.0, 2) + "\n\n" + versus),
+        ("Accuracy after the drifts (%)", "Accuracy over the two curve windows (5 % of the stream) that start at each "
+         "drift centre, averaged over the drifts:\n\n" + _post_drift_table(plan, records)),
         ("Cohen's kappa (%)", _metric_table(plan, records, "kappa", 100.0, 2)),
         ("kappa_m (%)", _metric_table(plan, records, "kappa_m", 100.0, 2)),
         ("kappa_t (%)", _metric_table(plan, records, "kappa_t", 100.0, 2)),
+        ("Throughput side by side: DriftMoE+ and ARF(10) interleaved in one process",
+         "Both models test-then-train on the same instances in turn, in one process, so the other jobs on the "
+         "machine slow them alike; instances per CPU second of each model's own calls, mean ± std over seeds:\n\n"
+         + speed_table),
         ("Throughput (instances per CPU second of predict + learn)", _speed_table(plan, records)),
         ("Peak model memory (river's deep sizeof, + router tensors for DriftMoE)", _memory_table(plan, records)),
-        ("DriftMoE's router: share of its time, and throughput against ARF(10)", router_table + "\n\n" +
-         "Where MoE-Data's time goes (cProfile, cumulative time of each part over `learn_one` + `predict_proba_one`; "
+        ("DriftMoE's router: share of its time", router_table + "\n\n" +
+         "Where DriftMoE+'s time goes (cProfile, cumulative time of each part over `learn_one` + `predict_proba_one`; "
          "the profiler inflates Python-call-heavy parts, so the router share above, timed with `perf_counter` "
          "without a profiler, is the figure to quote):\n\n" + _profile_table(profile)),
         ("Accuracy over time (mean over seeds; dashed: drift centres, shaded: gradual drift width)", figure_lines),
     ]
-    cpu = sum(r["cpu_seconds"] for r in records) / 60
-    elapsed = f"; {cpu:.0f} CPU minutes of model time in all, wall time {seconds / 60:.0f} min" if seconds else ""
+    paper = paper_scale_section()
+    if paper:
+        sections.insert(4, ("Paper scale (1M instances)", paper))
+    cpu = sum(r["cpu_seconds"] for r in records if not r.get("reused")) / 60
+    elapsed = f"; {cpu:.0f} CPU minutes of model time in the models run, wall time {seconds / 60:.0f} min" if seconds else ""
     notes = (f"Prequential (test-then-train) evaluation, every model on the same instances and seeds; {workers} worker "
              f"processes with one torch thread each, on a 2-core machine shared with other jobs{elapsed}. "
              "Throughput counts process CPU time, which the other jobs on the machine disturb far less than wall "
@@ -312,19 +392,90 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
              "and gradual widths scale with it, so trees see 1-2 % of the paper's data and ensembles with faster "
              "early learning are favoured. The seed changes the generator and the models on synthetic streams, "
              "only the models on real ones. kappa_m and kappa_t are cumulative, as the paper's capymoa evaluator.")
-    command = "python packages/streams/benchmarks/run.py" + (" --quick" if plan.quick else "")
+    command = command or "python packages/streams/benchmarks/run.py" + (" --quick" if plan.quick else "")
     path = write_benchmarks_md(plan.out / "BENCHMARKS.md", "moe-zoo-streams benchmarks", command=command,
                                sections=sections, notes=notes, seeds=list(plan.seeds), hardware=hardware)
-    summary = _summary(plan, records, facts, router_facts)
+    summary = _summary(plan, records, facts, speed)
     if not plan.quick:
         _update_readme(summary)
     return path
 
 
-def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds: float) -> None:
+PAPER_DIR = PACKAGE / "benchmarks" / "results" / "paper_scale"
+PAPER_MODELS = ("driftmoe-plus", "arf", "driftmoe-data")
+PAPER_WINDOW = 10_000
+
+
+def run_paper_scale(stream: str, models: tuple[str, ...], seed: int, length: int = PAPER_LENGTH) -> Path:
+    """``length`` instances (the paper's 1M) of ``stream`` through ``models`` side by side in this
+    process; the results so far are written atomically to ``paper_scale/<stream>.json`` every
+    100,000 instances, so a run stopped early still leaves what it measured."""
+    torch.set_num_threads(1)
+    spec = get_stream_spec(stream)
+    path = PAPER_DIR / f"{stream}.json"
+    began = time.perf_counter()
+
+    def save(results: dict, finished: bool = False) -> None:
+        n = next(iter(results.values())).n
+        payload = {"stream": stream, "seed": seed, "length": length, "done": n, "finished": finished,
+                   "wall_seconds": time.perf_counter() - began, "drifts": spec.drift_positions(length),
+                   "hardware": hardware_summary(), "models": list(models),
+                   "command": f"python packages/streams/benchmarks/run.py --paper-scale --streams {stream} "
+                              f"--seeds {seed} --models {' '.join(models)}",
+                   "records": {m: r.to_dict() for m, r in results.items()}}
+        write_text_atomic(path, json.dumps(payload, indent=0))
+
+    results = prequential_side_by_side({m: make_model(m, seed) for m in models}, spec.build(length, seed),
+                                       window=PAPER_WINDOW, total=length, on_checkpoint=save)
+    save(results, finished=True)
+    return path
+
+
+def paper_scale_section() -> str:
+    """The paper-scale runs found under ``results/paper_scale/`` as a table (empty: none)."""
+    runs = [json.loads(f.read_text()) for f in sorted(PAPER_DIR.glob("*.json"))] if PAPER_DIR.is_dir() else []
+    if not runs:
+        return ""
+    models = list(dict.fromkeys(m for run in runs for m in run["models"]))
+    rows = []
+    for run in runs:
+        drifts = [p for p in run["drifts"] if p < run["done"]]
+        cells = []
+        for m in models:
+            r = run["records"].get(m)
+            cells.append("-" if r is None else f"{100 * r['accuracy']:.2f} / {100 * post_drift_accuracy(r, drifts):.2f} / "
+                                                 f"{r['throughput']:.0f}")
+        status = "finished" if run["finished"] else "stopped early"
+        rows.append([run["stream"], f"{run['done']:,} of {run['length']:,} ({status})", run["seed"],
+                     f"{run['wall_seconds'] / 60:.0f} min", *cells])
+    table = markdown_table(["stream", "instances", "seed", "wall time", *models], rows)
+    commands = "\n".join(f"- `{run['command']}` ({run['hardware']})" for run in runs)
+    return ("Each cell: accuracy over the instances run / accuracy in the two 10,000-instance windows after each "
+            "drift centre / instances per CPU second; the models run side by side in one process (one seed; not "
+            "part of CI). Results are saved every 100,000 instances, so a run stopped early (time budget of the "
+            "session) reports what it measured up to there.\n\n" + table + "\n\nCommands and hardware:\n\n" + commands)
+
+
+def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds: float, command: str) -> None:
     payload = {"lengths": plan.lengths, "seeds": list(plan.seeds), "models": list(plan.models), "seconds": seconds,
-               "hardware": hardware_summary(), "records": records, "profile": profile}
+               "command": command,
+               "date": time.strftime("%Y-%m-%d"), "hardware": hardware_summary(), "records": records,
+               "profile": profile}
     write_text_atomic(plan.records_path, json.dumps(payload, indent=0))
+
+
+def _reused(plan: Plan, rerun: tuple[str, ...]) -> list[dict]:
+    """Saved records of the plan's models that are not rerun (marked ``reused``)."""
+    if not plan.records_path.is_file():
+        return []
+    saved = json.loads(plan.records_path.read_text())
+    date = saved.get("date", "2026-12-02")  # the first saved run carried no date
+    return [r | {"reused": date} for r in saved["records"] if r["model"] in plan.models and r["model"] not in rerun
+            and r["seed"] in plan.seeds and r["stream"] in plan.lengths]
+
+
+def records_date(records: list[dict]) -> str:
+    return ", ".join(sorted({r["reused"] for r in records if r.get("reused")}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,25 +483,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run; writes under benchmarks/quick/")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2 (quick: 0 1)")
     parser.add_argument("--models", nargs="+", default=None, help=f"default: {' '.join(list_benchmark_models())}")
+    parser.add_argument("--rerun", nargs="+", default=None,
+                        help="run only these models; the other models' rows come from the saved records")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--report-only", action="store_true", help="re-render the report from the saved records")
+    parser.add_argument("--paper-scale", action="store_true",
+                        help=f"run --streams at the paper's {PAPER_LENGTH:,} instances (one seed, models side by side)")
+    parser.add_argument("--streams", nargs="+", default=None, help="--paper-scale: streams (default: the synthetic ones)")
     args = parser.parse_args(argv)
     setup_logging("INFO")
+    if args.workers < 1 or any(seed < 0 for seed in args.seeds or []):
+        parser.error("--workers must be >= 1 and seeds >= 0")
+    if args.paper_scale:
+        streams = args.streams or [s for s in FULL_LENGTHS if get_stream_spec(s).kind == "synthetic"]
+        for stream in streams:
+            path = run_paper_scale(stream, tuple(args.models or PAPER_MODELS), (args.seeds or [0])[0])
+            _log.info("wrote %s", path)
+        return 0
     plan = make_plan(args.quick, args.seeds, args.models)
     if args.report_only:
         saved = json.loads(plan.records_path.read_text())
         plan = Plan(plan.quick, saved["lengths"], tuple(saved["seeds"]), tuple(saved["models"]), plan.profile_n)
         path = report(plan, saved["records"], saved["profile"], args.workers, saved["seconds"],
-                      recorded_hardware(saved))
+                      recorded_hardware(saved), saved.get("command"))
     else:
         started = time.perf_counter()
-        records = run_jobs(plan, args.workers)
-        profile = profile_driftmoe(plan) if "driftmoe-data" in plan.models else []
+        rerun = tuple(args.rerun or plan.models)
+        reused = _reused(plan, rerun) if args.rerun else []
+        command = " ".join(["python packages/streams/benchmarks/run.py", *(argv if argv is not None else [])])
+
+        def save(done: list[dict]) -> None:  # a run stopped early keeps its finished jobs
+            _save_records(plan, reused + done, [], time.perf_counter() - started, command + " (partial)")
+
+        records = reused + run_jobs(plan, args.workers, rerun, on_records=save)
+        profile = profile_driftmoe(plan) if "driftmoe-plus" in plan.models else []
         seconds = time.perf_counter() - started
-        _save_records(plan, records, profile, seconds)
-        path = report(plan, records, profile, args.workers, seconds)
+        _save_records(plan, records, profile, seconds, command)
+        path = report(plan, records, profile, args.workers, seconds, command=command)
     _log.info("wrote %s", path)
     return 0
 
 
-__all__ = ["FULL_LENGTHS", "Plan", "main", "make_plan", "report", "run_jobs"]
+__all__ = ["FULL_LENGTHS", "Plan", "main", "make_plan", "paper_scale_section", "report", "run_jobs",
+           "run_paper_scale"]

@@ -9,15 +9,28 @@ from moe_zoo.core import InputError
 from moe_zoo.core.reporting import write_text_atomic
 
 
+def _integer(minimum: int):
+    """An argparse type: an integer ``>= minimum`` (anything else is a usage error, exit code 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.streams.baselines import list_benchmark_models, make_model
     from moe_zoo.streams.data import STREAMS, get_stream_spec, open_stream
-    from moe_zoo.streams.evaluate import prequential
+    from moe_zoo.streams.evaluate import prequential_side_by_side
     from moe_zoo.streams.plots import plot_accuracy_over_time
 
-    if args.length is not None and args.length < 1:
-        raise InputError(f"--length must be >= 1, got {args.length}")
-    models = args.model or ["driftmoe-data"]
+    models = args.model or ["driftmoe-plus"]
     for name in models:
         if name not in list_benchmark_models():
             raise InputError(f"--model {name!r}: known models are {', '.join(list_benchmark_models())}")
@@ -26,12 +39,10 @@ def _eval(args: argparse.Namespace) -> int:
     if builtin:
         spec = get_stream_spec(args.stream)
         length = length or min(spec.default_length, 20_000)
-    window = args.window or max(25, (length or 20_000) // 40)
-    results = {}
-    for name in models:
-        stream = open_stream(args.stream, length, args.seed, target=args.target)
-        results[name] = prequential(make_model(name, args.seed), stream, window=window, total=length,
-                                    progress=not args.quiet, description=name)
+    window = args.window if args.window is not None else max(25, (length or 20_000) // 40)
+    stream = open_stream(args.stream, length, args.seed, target=args.target)
+    results = prequential_side_by_side({name: make_model(name, args.seed) for name in dict.fromkeys(models)}, stream,
+                                       window=window, total=length, progress=not args.quiet, description=args.stream)
     print(f"stream {args.stream}: {results[models[0]].n:,} instances, seed {args.seed}, prequential")
     print(f"{'model':<15} {'accuracy':>8} {'kappa':>7} {'kappa_m':>8} {'kappa_t':>8} {'inst/s':>8} {'memory':>9} {'router':>7}")
     for name, r in results.items():
@@ -71,22 +82,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     help="led_a led_g sea_a sea_g rbf_m rbf_f agr_a phishing image_segments bananas shuttle noaa, "
                          "or a path to an .arff/.csv stream file (Electricity, Airlines, Covertype, ...)")
     ev.add_argument("--model", nargs="+", default=None,
-                    help="driftmoe-data (default) driftmoe-task arf srp levbag hat ht; several run side by side")
-    ev.add_argument("--length", type=int, default=None, help="instances (built-in synthetic default: 20,000)")
+                    help="driftmoe-plus (default) driftmoe-data driftmoe-task arf srp levbag hat ht; several run "
+                         "side by side")
+    ev.add_argument("--length", type=_integer(1), default=None, help="instances (built-in synthetic default: 20,000)")
     ev.add_argument("--target", default=None, help="file streams: the label column/attribute (default: the last)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--window", type=int, default=None, help="instances per point of the accuracy curve")
+    ev.add_argument("--seed", type=_integer(0), default=0)
+    ev.add_argument("--window", type=_integer(1), default=None, help="instances per point of the accuracy curve")
     ev.add_argument("--plot", default=None, help="write the accuracy-over-time plot (PNG)")
     ev.add_argument("--json", default=None, help="write all measured numbers (JSON)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
     bench = verbs.add_parser("bench", help="DriftMoE vs ARF/SRP/LevBag/HAT/HT over seeds; writes BENCHMARKS.md")
     bench.add_argument("--quick", action="store_true", help="smoke run on short streams (a few minutes)")
-    bench.add_argument("--workers", type=int, default=2)
+    bench.add_argument("--workers", type=_integer(1), default=2)
     bench.add_argument("--report-only", action="store_true", help="re-render BENCHMARKS.md from the saved records")
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="DriftMoE vs ARF and a Hoeffding tree on a short drifting SEA stream")
     demo.add_argument("--stream", default="sea_a")
-    demo.add_argument("--length", type=int, default=6000)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--length", type=_integer(1), default=6000, help="instances (at least 100)")
+    demo.add_argument("--seed", type=_integer(0), default=0)
     demo.set_defaults(func=_demo)

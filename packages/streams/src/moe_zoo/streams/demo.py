@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 
+from moe_zoo.core import InputError
 from moe_zoo.streams.baselines import describe, make_model
 from moe_zoo.streams.data import get_stream_spec
 from moe_zoo.streams.evaluate import PrequentialResult, prequential
 
-DEMO_MODELS = ("driftmoe-data", "driftmoe-task", "arf", "ht")
+DEMO_MODELS = ("driftmoe-plus", "driftmoe-data", "driftmoe-task", "arf", "ht")
+MIN_LENGTH = 100  # the report compares accuracy windows before and after each drift
 
 
 def _around(result: PrequentialResult, position: int) -> tuple[float, float]:
@@ -22,10 +24,14 @@ def _around(result: PrequentialResult, position: int) -> tuple[float, float]:
 
 def run_demo(stream: str = "sea_a", length: int = 6000, seed: int = 0, models: tuple[str, ...] = DEMO_MODELS) -> str:
     """Prequential runs of ``models`` on ``length`` instances of ``stream``; a text report."""
+    if not isinstance(length, int) or length < MIN_LENGTH:
+        raise InputError(f"demo: length must be an integer >= {MIN_LENGTH}, got {length!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise InputError(f"demo: seed must be an integer >= 0, got {seed!r}")
     began = time.perf_counter()
     spec = get_stream_spec(stream)
     drifts = spec.drift_positions(length)
-    window = max(50, length // 30)
+    window = max(10, length // 30)
     results = {m: prequential(make_model(m, seed), spec.build(length, seed), window=window, total=length)
                for m in models}
     lines = [f"stream {stream}: {spec.description}",

@@ -20,7 +20,7 @@ what the benchmark reports:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from river import base
@@ -74,6 +74,75 @@ def _router_seconds(model: base.Classifier) -> float | None:
     return None if router is None else float(router.seconds)
 
 
+class _Run:
+    """One model's running measurements inside :func:`prequential_side_by_side`."""
+
+    def __init__(self, model: base.Classifier, window: int) -> None:
+        self.model = model
+        self.window = window
+        self.metrics = stream_metrics()
+        self.curve: list[float] = []
+        self.window_correct = 0
+        self.seconds = self.cpu_seconds = 0.0
+        self.peak = 0
+
+    def step(self, x: dict, y: object, n: int) -> None:
+        """Test-then-train on the ``n``-th instance (1-based), timing only the model's calls."""
+        began, cpu_began = time.perf_counter(), time.process_time()
+        y_pred = self.model.predict_one(x)
+        self.model.learn_one(x, y)
+        self.cpu_seconds += time.process_time() - cpu_began
+        self.seconds += time.perf_counter() - began
+        if y_pred is not None:  # river's rule: no prediction yet (nothing learned), no score
+            for metric in self.metrics.values():
+                metric.update(y, y_pred)
+        self.window_correct += y_pred == y
+        if n % self.window == 0:
+            self.curve.append(self.window_correct / self.window)
+            self.window_correct = 0
+
+    def result(self, n: int) -> PrequentialResult:
+        self.peak = max(self.peak, self.model._raw_memory_usage)
+        m = self.metrics
+        return PrequentialResult(n=n, accuracy=m["accuracy"].get(), kappa=m["kappa"].get(), kappa_m=m["kappa_m"].get(),
+                                 kappa_t=m["kappa_t"].get(), seconds=self.seconds, cpu_seconds=self.cpu_seconds,
+                                 peak_memory_bytes=int(self.peak), router_seconds=_router_seconds(self.model),
+                                 window=self.window, curve=self.curve)
+
+
+def prequential_side_by_side(models: dict[str, base.Classifier], stream: Iterable[tuple[dict, object]], *,
+                             window: int = 500, memory_probes: int = 10, total: int | None = None,
+                             progress: bool = False, description: str = "prequential",
+                             on_checkpoint: Callable[[dict[str, PrequentialResult]], None] | None = None,
+                             checkpoint_every: int = 100_000) -> dict[str, PrequentialResult]:
+    """Test-then-train every model of ``models`` on the same stream in one process, instance by
+    instance in turn, so that whatever else runs on the machine slows them alike and their
+    throughputs can be compared (see the module docstring for what is measured).
+
+    ``on_checkpoint`` (long runs) receives the results so far every ``checkpoint_every`` instances.
+    """
+    if window < 1:
+        raise InputError(f"prequential: window must be >= 1, got {window}")
+    if not models:
+        raise InputError("prequential: no models given")
+    warm_up()  # torch's lazy optimiser imports must not be timed as DriftMoE's first instance
+    runs = {name: _Run(model, window) for name, model in models.items()}
+    probe_every = max(1, (total or 10_000) // max(1, memory_probes))
+    n = 0
+    for x, y in tqdm(stream, total=total, disable=not progress, desc=description, mininterval=2.0):
+        n += 1
+        for run in runs.values():
+            run.step(x, y, n)
+        if n % probe_every == 0:
+            for run in runs.values():
+                run.peak = max(run.peak, run.model._raw_memory_usage)
+        if on_checkpoint is not None and n % checkpoint_every == 0:
+            on_checkpoint({name: run.result(n) for name, run in runs.items()})
+    if n == 0:
+        raise InputError("prequential: the stream is empty")
+    return {name: run.result(n) for name, run in runs.items()}
+
+
 def prequential(model: base.Classifier, stream: Iterable[tuple[dict, object]], *, window: int = 500,
                 memory_probes: int = 10, total: int | None = None, progress: bool = False,
                 description: str = "prequential") -> PrequentialResult:
@@ -81,38 +150,5 @@ def prequential(model: base.Classifier, stream: Iterable[tuple[dict, object]], *
 
     ``total`` (the stream's length, when known) spaces the memory probes and sizes the progress bar.
     """
-    if window < 1:
-        raise InputError(f"prequential: window must be >= 1, got {window}")
-    warm_up()  # torch's lazy optimiser imports must not be timed as DriftMoE's first instance
-    metrics = stream_metrics()
-    probe_every = max(1, (total or 10_000) // max(1, memory_probes))
-    curve: list[float] = []
-    window_correct = 0
-    seconds = cpu_seconds = 0.0
-    peak = 0
-    n = 0
-    clock, cpu_clock = time.perf_counter, time.process_time
-    for x, y in tqdm(stream, total=total, disable=not progress, desc=description, mininterval=2.0):
-        began, cpu_began = clock(), cpu_clock()
-        y_pred = model.predict_one(x)
-        model.learn_one(x, y)
-        cpu_seconds += cpu_clock() - cpu_began
-        seconds += clock() - began
-        if y_pred is not None:  # river's rule: no prediction yet (nothing learned), no score
-            for metric in metrics.values():
-                metric.update(y, y_pred)
-        n += 1
-        window_correct += y_pred == y
-        if n % window == 0:
-            curve.append(window_correct / window)
-            window_correct = 0
-        if n % probe_every == 0:
-            peak = max(peak, model._raw_memory_usage)
-    if n == 0:
-        raise InputError("prequential: the stream is empty")
-    peak = max(peak, model._raw_memory_usage)
-    return PrequentialResult(n=n, accuracy=metrics["accuracy"].get(), kappa=metrics["kappa"].get(),
-                             kappa_m=metrics["kappa_m"].get(), kappa_t=metrics["kappa_t"].get(), seconds=seconds,
-                             cpu_seconds=cpu_seconds,
-                             peak_memory_bytes=int(peak), router_seconds=_router_seconds(model), window=window,
-                             curve=curve)
+    return prequential_side_by_side({description: model}, stream, window=window, memory_probes=memory_probes,
+                                    total=total, progress=progress, description=description)[description]

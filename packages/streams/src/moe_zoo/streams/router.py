@@ -1,5 +1,5 @@
-"""DriftMoE's online router: moe-core's :class:`SoftGate` fed with standardised features, trained
-with Adam on mini-batches of correctness masks, evaluated per instance in NumPy.
+"""DriftMoE's online router: moe-core's :class:`SoftGate` on the stream's features, trained with Adam
+on mini-batches of correctness masks, evaluated per instance in NumPy.
 
 Paper rules (DriftMoE, Sec. 3; reference code ``RouterMLP`` / ``train_joint_data``):
 
@@ -7,7 +7,8 @@ Paper rules (DriftMoE, Sec. 3; reference code ``RouterMLP`` / ``train_joint_data
   -ReLU-Linear(128, E)`` (``SoftGate(d, E, hidden=(256, 128), dropout=0.2, temperature=0.8)``),
   Xavier-uniform weights and zero biases;
 - Adam with learning rate ``2e-3`` on :func:`~moe_zoo.streams.losses.router_loss`, one step per
-  ``batch_size = 256`` instances over the masks gathered since the last step.
+  ``batch_size`` instances over the masks gathered since the last step (reference: 256 instances
+  in ``train_joint_data``, one instance in ``train_joint_task``).
 
 Speed: routing one instance with torch costs ~0.3-0.7 ms of dispatch overhead (measured, 2 busy
 cores), more than the trees' own work; so the router routes with a NumPy copy of the gate
@@ -15,13 +16,17 @@ cores), more than the trees' own work; so the router routes with a NumPy copy of
 step; the gate's weights only change at those steps, so the copy is exact) and torch only runs
 the mini-batch forward/backward every ``batch_size`` instances.
 
-Choices where the paper is silent: inputs are standardised, ``z = (x - mu) / sigma``, because raw
-stream features span very different scales (Agrawal's salary is ~1e5, SEA's features lie in
-[0, 10]); ``mu`` and ``sigma`` are running statistics over every instance learned so far, updated
-with each mini-batch just before the Adam step (Chan et al.'s merge of Welford statistics), so
-the batch the router learns from and the instances it routes until the next step see the same
-standardisation (which the snapshot folds into its first layer). Before the first step the
-router routes raw features with its initial weights (it has learned nothing yet either way).
+Input scaling (``scaling``): the reference feeds raw features to the MLP (``"none"``, the paper
+variants' default). Raw stream features span very different scales (Agrawal's salary is ~1e5,
+SEA's features lie in [0, 10]), so two opt-in alternatives standardise, ``z = (x - mu) / sigma``:
+``"running"`` with running statistics over every instance learned so far, merged with each
+mini-batch just before the Adam step (Chan et al.'s merge of Welford statistics), so the batch
+the router learns from and the instances it routes until the next step see the same
+standardisation (which the snapshot folds into its first layer); ``"frozen"`` with the statistics
+of the first mini-batch only, so the router's input space never moves under it after a drift
+(the ``plus`` variant's choice: running statistics shift the inputs the router has learned to
+split whenever the stream drifts). ``uniform_start`` zeroes the output layer, so the gate starts
+uniform instead of from Xavier's random preferences (the ``plus`` variant's warm start).
 The batch step runs the gate in train mode so its dropout acts (the reference computes its
 buffered logits in eval mode, which leaves its dropout inactive).
 """
@@ -41,6 +46,7 @@ from torch import nn
 from moe_zoo.core import InputError, SoftGate
 from moe_zoo.core.gate_snapshot import GateSnapshot
 from moe_zoo.streams.losses import router_loss
+from moe_zoo.streams.readers import MAX_MAGNITUDE
 
 
 @contextmanager
@@ -98,16 +104,17 @@ class FeatureEncoder:
                 except (TypeError, ValueError):
                     out = None
                 if out is not None and out.ndim == 1:
-                    if np.isinf(out).any():
-                        self._raise_inf(x)
+                    if (np.abs(out) > MAX_MAGNITUDE).any():
+                        self._raise_too_large(x)
                     return out, True
         return self._encode_slow(x, learn)
 
-    def _raise_inf(self, x: dict) -> None:
+    def _raise_too_large(self, x: dict) -> None:
         for name in self.features:
             value = x.get(name)
-            if not isinstance(value, str) and isinstance(value, (int, float, np.number)) and math.isinf(value):
-                raise InputError(f"x[{name!r}] is {value!r}: expected a finite number")
+            if isinstance(value, (int, float, np.number)) and abs(value) > MAX_MAGNITUDE:
+                raise InputError(f"x[{name!r}] is {value!r}: expected a finite number of magnitude <= "
+                                 f"{MAX_MAGNITUDE:g} (the trees square feature values)")
 
     def _encode_slow(self, x: dict, learn: bool) -> tuple[np.ndarray, bool]:
         out = np.full(max(len(self.features), 1), np.nan)
@@ -122,8 +129,8 @@ class FeatureEncoder:
                 except (TypeError, ValueError):
                     number = None
                 if number is not None:
-                    if math.isinf(number):
-                        self._raise_inf(x)
+                    if abs(number) > MAX_MAGNITUDE:
+                        self._raise_too_large(x)
                     out[i] = number
                     continue
             codes = self.categories.get(name)
@@ -188,12 +195,13 @@ def warm_up() -> None:
 
 
 class OnlineRouter:
-    """SoftGate + running standardisation + Adam over mini-batches of correctness masks.
+    """SoftGate + input scaling (``"none"``, ``"running"``, ``"frozen"``) + Adam over mini-batches of
+    correctness masks.
 
     :meth:`encode` gives ``(raw, complete)`` for one instance (see :meth:`FeatureEncoder.encode`);
     :meth:`route` the gate weights of ``raw`` (NumPy, eval mode, standardisation folded in);
     :meth:`observe` buffers ``raw`` and the instance's mask and, every ``batch_size`` instances,
-    merges the buffered inputs into the running statistics and takes one Adam step on
+    merges the buffered inputs into the statistics (``scaling``) and takes one Adam step on
     :func:`router_loss` over their standardised form. ``n_active`` (MoE-Task) restricts the gate
     to the experts that exist so far: their weights are the softmax over their logits only, and
     the loss ignores the others. ``seconds`` accumulates the wall time spent inside the router
@@ -201,11 +209,13 @@ class OnlineRouter:
     """
 
     def __init__(self, encoder: FeatureEncoder, n_experts: int, *, hidden: tuple[int, ...], dropout: float,
-                 temperature: float, lr: float, batch_size: int, seed: int, device: torch.device) -> None:
+                 temperature: float, lr: float, batch_size: int, seed: int, device: torch.device,
+                 scaling: str = "none", uniform_start: bool = False) -> None:
         self.encoder = encoder
         self.n_experts = n_experts
         self.batch_size = batch_size
         self.device = device
+        self.scaling = scaling
         d_in = max(encoder.dim, 1)  # an instance with no features still gets a (constant) input
         self.scaler = RunningStandardizer(d_in)
         self._rng = random.Random(seed)
@@ -216,6 +226,8 @@ class OnlineRouter:
                 if isinstance(module, nn.Linear):  # Xavier init, as the paper's router
                     nn.init.xavier_uniform_(module.weight)
                     nn.init.zeros_(module.bias)
+            if uniform_start:  # zero output layer: g(x) = 1/E until the router learns
+                nn.init.zeros_([m for m in self.gate.modules() if isinstance(m, nn.Linear)][-1].weight)
         self.gate.to(device).eval()
         self.snapshot = GateSnapshot(self.gate)
         self.optimizer = torch.optim.Adam(self.gate.parameters(), lr=lr)
@@ -269,7 +281,8 @@ class OnlineRouter:
         if n == 0:
             return math.nan
         began = time.perf_counter()
-        self.scaler.update(self._inputs[:n])
+        if self.scaling == "running" or (self.scaling == "frozen" and self.steps == 0):
+            self.scaler.update(self._inputs[:n])
         inputs = torch.from_numpy(self.scaler.transform(self._inputs[:n])).to(self.device)
         masks = torch.from_numpy(self._masks[:n]).to(self.device)
         counts = self._n_active[:n]
