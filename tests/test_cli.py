@@ -48,3 +48,16 @@ def test_unknown_command_and_user_errors_exit_cleanly(capsys):
     assert exit_info.value.code == 2
     assert main(["core", "demo", "--steps", "1", "--backend", "warp-drive"]) == 2
     assert "unknown dispatch backend" in capsys.readouterr().err
+
+
+def test_missing_video_is_refused_before_torch_loads():
+    """A bad path must be answered at once: neither the CLI nor moe_zoo.core's import loads torch."""
+    code = (
+        "import sys\n"
+        "from moe_zoo.core.cli import main\n"
+        "rc = main(['vad', 'predict', '/nonexistent/clip.mp4'])\n"
+        "print(rc, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert "not found" in done.stderr

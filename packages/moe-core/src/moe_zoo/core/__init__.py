@@ -5,8 +5,14 @@ balancing (:mod:`~moe_zoo.core.balance`), dispatch backends (:mod:`~moe_zoo.core
 the MoE layer (:mod:`~moe_zoo.core.layer`), transformer blocks
 (:mod:`~moe_zoo.core.transformer`) and expert parallelism (:mod:`~moe_zoo.core.parallel`).
 Infrastructure: registry, config, checkpoints, runtime helpers, the ``moe-zoo`` CLI.
+
+The names below are imported on first use (PEP 562), so ``import moe_zoo.core.errors`` or the
+``moe-zoo`` CLI answering a bad path does not load torch.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -14,58 +20,68 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-from moe_zoo.core.balance import (
-    attach_bias_updates,
-    gate_kl_to_uniform,
-    load_balancing_loss,
-    load_imbalance,
-    router_z_loss,
-)
-from moe_zoo.core.checkpoint import (
-    Checkpoint,
-    CheckpointCorruptError,
-    CheckpointError,
-    CheckpointMismatchError,
-    CheckpointNotFoundError,
-    load_checkpoint,
-    load_model,
-    load_state_into,
-    read_checkpoint_metadata,
-    save_checkpoint,
-)
-from moe_zoo.core.config import Config
-from moe_zoo.core.errors import InputError, MoeZooError, UnknownModelError
-from moe_zoo.core.experts import (
-    ExpertBank,
-    FeedForward,
-    HeterogeneousExperts,
-    SharedExperts,
-    ZeroComputeExperts,
-)
-from moe_zoo.core.layer import MoEConfig, MoELayer, MoEOutput
-from moe_zoo.core.registry import create_model, get_model_spec, list_models, register_model
-from moe_zoo.core.routing import (
-    DenseToSparseRouter,
-    ExpertChoiceRouter,
-    HashRouter,
-    RoutingResult,
-    SoftGate,
-    TopKRouter,
-    TopPRouter,
-    limit_capacity,
-)
-from moe_zoo.core.runtime import get_logger, resolve_device, seed_everything, setup_logging
-from moe_zoo.core.transformer import MoETransformer, MoETransformerBlock, MoETransformerConfig
+# public name -> submodule of moe_zoo.core that defines it
+_EXPORTS = {
+    "Checkpoint": "checkpoint",
+    "CheckpointCorruptError": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "CheckpointMismatchError": "checkpoint",
+    "CheckpointNotFoundError": "checkpoint",
+    "Config": "config",
+    "DenseToSparseRouter": "routing",
+    "ExpertBank": "experts",
+    "ExpertChoiceRouter": "routing",
+    "FeedForward": "experts",
+    "HashRouter": "routing",
+    "HeterogeneousExperts": "experts",
+    "InputError": "errors",
+    "MoEConfig": "layer",
+    "MoELayer": "layer",
+    "MoEOutput": "layer",
+    "MoETransformer": "transformer",
+    "MoETransformerBlock": "transformer",
+    "MoETransformerConfig": "transformer",
+    "MoeZooError": "errors",
+    "RoutingResult": "routing",
+    "SharedExperts": "experts",
+    "SoftGate": "routing",
+    "TopKRouter": "routing",
+    "TopPRouter": "routing",
+    "UnknownModelError": "errors",
+    "ZeroComputeExperts": "experts",
+    "attach_bias_updates": "balance",
+    "create_model": "registry",
+    "gate_kl_to_uniform": "balance",
+    "get_logger": "runtime",
+    "get_model_spec": "registry",
+    "limit_capacity": "routing",
+    "list_models": "registry",
+    "load_balancing_loss": "balance",
+    "load_checkpoint": "checkpoint",
+    "load_imbalance": "balance",
+    "load_model": "checkpoint",
+    "load_state_into": "checkpoint",
+    "read_checkpoint_metadata": "checkpoint",
+    "register_model": "registry",
+    "resolve_device": "runtime",
+    "router_z_loss": "balance",
+    "save_checkpoint": "checkpoint",
+    "seed_everything": "runtime",
+    "setup_logging": "runtime",
+}
 
-__all__ = [
-    "Checkpoint", "CheckpointCorruptError", "CheckpointError", "CheckpointMismatchError",
-    "CheckpointNotFoundError", "Config", "DenseToSparseRouter", "ExpertBank", "ExpertChoiceRouter",
-    "FeedForward", "HashRouter", "HeterogeneousExperts", "InputError", "MoEConfig", "MoELayer", "MoEOutput",
-    "MoETransformer", "MoETransformerBlock", "MoETransformerConfig", "MoeZooError", "RoutingResult",
-    "SharedExperts", "SoftGate", "TopKRouter", "TopPRouter", "UnknownModelError", "ZeroComputeExperts",
-    "__version__", "attach_bias_updates", "create_model", "gate_kl_to_uniform", "get_logger", "get_model_spec",
-    "limit_capacity", "list_models", "load_balancing_loss", "load_checkpoint", "load_imbalance", "load_model",
-    "load_state_into",
-    "read_checkpoint_metadata", "register_model", "resolve_device", "router_z_loss", "save_checkpoint",
-    "seed_everything", "setup_logging",
-]
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    """Import ``name``'s submodule on first access and cache the attribute in this module."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'moe_zoo.core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"moe_zoo.core.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,15 +1,20 @@
-"""Seeding, device selection and logging shared by every package."""
+"""Seeding, device selection and logging shared by every package.
+
+numpy and torch are imported inside the functions that use them, so the CLI can set up logging
+and answer a bad argument without loading torch.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import random
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from moe_zoo.core.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 LOGGER_NAME = "moe_zoo"
 
@@ -18,6 +23,9 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> int:
     """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
     if not isinstance(seed, int) or seed < 0:
         raise InputError(f"seed must be a non-negative int, got {seed!r}")
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -29,6 +37,8 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> int:
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"`` -> cuda when available else cpu; an explicit device is validated."""
+    import torch
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
