@@ -12,8 +12,9 @@ The names below are imported on first use (PEP 562), so ``import moe_zoo.core.er
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
+
+from moe_zoo.core.lazy import lazy_exports
 
 try:
     __version__ = version("moe-zoo-core")
@@ -71,17 +72,4 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
-
-
-def __getattr__(name: str):
-    """Import ``name``'s submodule on first access and cache the attribute in this module."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'moe_zoo.core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"moe_zoo.core.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

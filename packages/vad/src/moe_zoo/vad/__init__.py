@@ -12,9 +12,10 @@ before torch is loaded.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
+
+from moe_zoo.core.lazy import lazy_exports
 
 _EXPORTS = {
     "BuiltinConfig": "builtin", "load_builtin": "builtin",
@@ -28,19 +29,7 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'moe_zoo.vad' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"moe_zoo.vad.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 class _Package(types.ModuleType):
