@@ -144,7 +144,7 @@ def test_cli_resume_with_another_seed_is_refused_unless_forced(tmp_path, prices,
               "--features", "alpha158-20", *dates, "--resume", str(tmp_path / "state.safetensors")]
     assert main([*common, "--out", str(tmp_path / "a.safetensors")]) == 0
     assert main([*common, "--seed", "4", "--out", str(tmp_path / "b.safetensors")]) == 2
-    assert "seed: state 0 != now 4" in capsys.readouterr().err and not (tmp_path / "b.safetensors").exists()
+    assert "seed: state 0, now 4" in capsys.readouterr().err and not (tmp_path / "b.safetensors").exists()
     assert main([*common, "--seed", "4", "--force-restart", "--out", str(tmp_path / "b.safetensors")]) == 0
     record = load_checkpoint(tmp_path / "b.safetensors").metadata
     assert record["seed"] == 4 and record["split"]["test"] == list(small[1].test)

@@ -29,7 +29,12 @@ from moe_zoo.core import (
     seed_everything,
 )
 from moe_zoo.core.atomic import TEMP_MARK
-from moe_zoo.core.training_state import load_training_state, save_training_state
+from moe_zoo.core.training_state import (
+    check_resume,
+    load_training_state,
+    save_training_state,
+    settings_differences,
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,22 @@ def test_training_state_resumes_exactly(tmp_path: Path):
     train(fresh, fresh_optimizer, 3, generator)
     for a, b in zip(straight.parameters(), fresh.parameters()):
         assert torch.equal(a, b)
+
+
+def test_resume_check_names_what_changed(tmp_path: Path):
+    path = tmp_path / "state.safetensors"
+    settings = {"seed": 0, "train": {"lr": 0.01, "sizes": (4, 8)}}
+    assert not check_resume(path, settings)                       # nothing to resume yet
+    save_training_state(path, create_model("test-tiny-net"), step=2, metadata={"settings": settings})
+    assert check_resume(path, settings)                           # tuples compare as the JSON lists stored
+    changed = {"seed": 1, "train": {"lr": 0.01, "sizes": (4, 8), "decay": 0.1}}
+    assert settings_differences(json.loads(json.dumps(settings)), json.loads(json.dumps(changed))) == [
+        "seed: state 0, now 1", "train.decay: state None, now 0.1"]
+    with pytest.raises(InputError, match=r"other settings \(seed: state 0, now 1; train.decay"):
+        check_resume(path, changed)
+    assert not check_resume(path, changed, force_restart=True)    # the caller starts afresh
+    with pytest.raises(InputError, match="records no settings"):
+        check_resume(path, settings, key="other")
 
 
 def test_device_and_seed_validation():

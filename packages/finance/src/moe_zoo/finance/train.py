@@ -32,7 +32,7 @@ from moe_zoo.core import (
     save_checkpoint,
     seed_everything,
 )
-from moe_zoo.core.training_state import load_training_state, save_training_state
+from moe_zoo.core.training_state import check_resume, load_training_state, save_training_state
 from moe_zoo.finance.backtest import BacktestConfig, BacktestResult, backtest, scaled_topk
 from moe_zoo.finance.data import load_sp500_2009
 from moe_zoo.finance.dataset import FeaturePanel, Split, date_span
@@ -143,19 +143,6 @@ def run_settings(model: nn.Module, panel: FeaturePanel, split: Split, config: Tr
                                                       "sha256": digest.hexdigest()}}
 
 
-def _differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
-    """Keys (dotted paths) whose values differ between two settings records."""
-    out = []
-    for key in sorted(set(stored) | set(wanted)):
-        a, b = stored.get(key), wanted.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: state {a!r} != now {b!r}" if not isinstance(a, dict | list) or len(str(a)) < 80
-                       else f"{prefix}{key}")
-    return out
-
-
 def fit(model: nn.Module, panel: pd.DataFrame | FeaturePanel, split: Split, config: TrainConfig | None = None, *,
         seed: int = 0, device: str | torch.device | None = None, state_path: str | Path | None = None,
         force_restart: bool = False, progress: bool = False) -> FitResult:
@@ -183,15 +170,7 @@ def fit(model: nn.Module, panel: pd.DataFrame | FeaturePanel, split: Split, conf
     best_ic, best_epoch, best_state, start = -np.inf, -1, None, 0
     state_path = Path(state_path) if state_path else None
     settings = run_settings(model, fp, split, config, seed)
-    if state_path is not None and state_path.exists() and force_restart:
-        _log.warning("--force-restart: discarding the training state %s", state_path)
-    elif state_path is not None and state_path.exists():
-        stored = load_checkpoint(state_path).metadata.get("training_state", {}).get("user", {}).get("settings")
-        changed = ["the state records no settings"] if stored is None else _differences(stored, settings)
-        if changed:
-            raise InputError(f"training state {state_path} belongs to another run ({'; '.join(changed[:4])}); "
-                             "resume with the same settings, or pass --force-restart / force_restart=True "
-                             "to discard it")
+    if check_resume(state_path, settings, force_restart=force_restart):
         state = load_training_state(state_path, model, optimizer)
         start, history = state.step, list(state.metadata["history"])
         best_ic, best_epoch = state.metadata["best_ic"], state.metadata["best_epoch"]

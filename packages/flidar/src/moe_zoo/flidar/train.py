@@ -40,12 +40,11 @@ from moe_zoo.core import (
     Config,
     InputError,
     get_logger,
-    read_checkpoint_metadata,
     resolve_device,
     save_checkpoint,
     seed_everything,
 )
-from moe_zoo.core.training_state import load_training_state, save_training_state
+from moe_zoo.core.training_state import check_resume, load_training_state, save_training_state
 from moe_zoo.flidar.losses import evidential_loss, physics_consistency_loss, regression_loss
 from moe_zoo.flidar.metrics import summarise
 from moe_zoo.flidar.model import (
@@ -265,31 +264,10 @@ def _simulate(n: int, config: SimulationConfig, seed: int) -> TCSPCData:
     return simulate(n, config, seed=seed)
 
 
-def _can_resume(state_path: Path | None, config: TrainConfig, force_restart: bool) -> bool:
-    """Whether ``state_path`` holds a state of this very config (False: start afresh); a state of
-    other settings is refused unless ``force_restart``."""
-    if state_path is None or not state_path.exists():
-        return False
-    saved = read_checkpoint_metadata(state_path)["metadata"].get("training_state", {}).get("user", {}).get("train_config")
-    if saved == config.to_dict():
-        return True
-    if force_restart:
-        _log.warning("%s: settings differ from this run's; --force-restart: starting afresh", state_path)
-        return False
-    if saved is None:
-        raise InputError(f"{state_path}: not a flidar training state with recorded settings; "
-                         "use --force-restart to overwrite it")
-    current = config.to_dict()
-    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-    details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-    raise InputError(f"{state_path} was written by a run with other settings ({details}); resume it with the same "
-                     "settings, or pass --force-restart (force_restart=True) to start afresh")
-
-
 def _train(config: TrainConfig, checkpoint: str | Path | None, state_path: str | Path | None,
            device: str | torch.device | None, progress: bool, simulator: Simulator, force_restart: bool) -> TrainResult:
     state_path = Path(state_path) if state_path else None
-    resuming = _can_resume(state_path, config, force_restart)
+    resuming = check_resume(state_path, config.to_dict(), force_restart=force_restart, key="train_config")
     device = resolve_device(device)
     seed_everything(config.seed)
     started = time.perf_counter()

@@ -14,6 +14,8 @@ atomic and loading never unpickles. Typical loop::
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,12 @@ from moe_zoo.core.checkpoint import (
     CheckpointMismatchError,
     load_checkpoint,
     load_state_into,
+    read_checkpoint_metadata,
     save_checkpoint,
 )
+from moe_zoo.core.errors import InputError
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,3 +109,39 @@ def load_training_state(path: str | Path, model: nn.Module, optimizer: torch.opt
         np.random.set_state((np_state[0], np_state[1].numpy(), *np_state[2:]))
         torch.set_rng_state(tensors["rng.torch"])
     return TrainingState(int(extra["step"]), extra.get("user", {}))
+
+
+def settings_differences(stored: Any, current: Any, prefix: str = "") -> list[str]:
+    """Where two JSON settings records differ, as ``"a.b: state X, now Y"`` (dotted key paths)."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        return [d for key in sorted(set(stored) | set(current))
+                for d in settings_differences(stored.get(key), current.get(key), f"{prefix}{key}.")]
+    if stored == current:
+        return []
+    shown = f": state {stored!r}, now {current!r}" if len(repr(stored)) + len(repr(current)) < 160 else ""
+    return [f"{prefix.rstrip('.')}{shown}"]
+
+
+def check_resume(path: str | Path | None, settings: Any, *, force_restart: bool = False,
+                 key: str = "settings") -> bool:
+    """Whether to resume from the training state at ``path``, written with the run's ``settings``.
+
+    The state must carry the settings of the run that wrote it under ``metadata[key]`` (the
+    ``metadata`` of :func:`save_training_state`). False when there is no state (or ``path`` is None)
+    or when ``force_restart`` (the caller starts afresh and later overwrites it); True when the
+    stored settings equal ``settings`` (compared as JSON); otherwise an :class:`InputError` naming
+    the differences, so a resumed run can never mix two runs' settings silently.
+    """
+    if path is None or not Path(path).exists():
+        return False
+    if force_restart:
+        _log.warning("--force-restart: discarding the training state %s", path)
+        return False
+    stored = read_checkpoint_metadata(path)["metadata"].get("training_state", {}).get("user", {}).get(key)
+    differ = (["the state records no settings"] if stored is None
+              else settings_differences(stored, json.loads(json.dumps(settings))))
+    if differ:
+        shown = "; ".join(differ[:6]) + (f" (+{len(differ) - 6} more)" if len(differ) > 6 else "")
+        raise InputError(f"training state {path} belongs to another run, written with other settings ({shown}); "
+                         "resume with the same settings, or pass --force-restart (force_restart=True) to start afresh")
+    return True

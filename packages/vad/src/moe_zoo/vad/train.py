@@ -55,7 +55,7 @@ from moe_zoo.core import (
     save_checkpoint,
     seed_everything,
 )
-from moe_zoo.core.training_state import load_training_state, save_training_state
+from moe_zoo.core.training_state import check_resume, load_training_state, save_training_state
 from moe_zoo.vad.data import FeatureSet, pool_segments
 from moe_zoo.vad.features import FeatureConfig
 from moe_zoo.vad.losses import (
@@ -331,12 +331,6 @@ def _settings(config: TrainConfig, model_config, batches: _Batches) -> dict:
     return json.loads(json.dumps(settings))  # as the JSON header stores it (tuples become lists)
 
 
-def _differences(old, new, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new)) for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
-    return [] if old == new else [f"{prefix.rstrip('.')}: state {old!r}, now {new!r}"]
-
-
 class _Resume:
     """Stage/step bookkeeping on top of moe-core's atomic training state; refuses a state written
     with other settings (unless ``force_restart``, which discards it)."""
@@ -347,19 +341,7 @@ class _Resume:
         self.model = model
         self.settings = settings or {}
         self.stage, self.step = 0, 0
-        if self.path is not None and self.path.exists() and force_restart:
-            _log.info("--force-restart: discarding the training state %s", self.path)
-            self.path.unlink()
-        if self.path is not None and self.path.exists():
-            from moe_zoo.core.checkpoint import read_checkpoint_metadata
-
-            stored = read_checkpoint_metadata(self.path).get("metadata", {}).get("training_state", {}).get("user", {})
-            differ = _differences(stored.get("settings"), self.settings)
-            if differ:
-                shown = "; ".join(differ[:6]) + (f" (+{len(differ) - 6} more)" if len(differ) > 6 else "")
-                raise InputError(f"training state {self.path} was written with other settings ({shown}); "
-                                 f"resuming would mix two runs. Use the same settings, another --state path, "
-                                 f"or --force-restart to discard it")
+        if check_resume(self.path, self.settings, force_restart=force_restart):
             state = load_training_state(self.path, model)
             self.stage, self.step = int(state.metadata["stage"]), state.step
             _log.info("resuming from %s: stage %d step %d", self.path, self.stage, self.step)
