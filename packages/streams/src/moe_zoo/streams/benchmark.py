@@ -182,6 +182,17 @@ def profile_driftmoe(plan: Plan, model_name: str = "driftmoe-plus") -> list[dict
     return rows
 
 
+def _cell(values: list[float], digits: int, scale: float = 1.0) -> str:
+    """``mean ± std`` of ``values``, or ``-`` where the run did not finish (a run stopped early)."""
+    values = list(values)
+    return format_mean_std(values, digits, scale) if values else "-"
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return mean_std(values)[0] if values else float("nan")
+
+
 def _pick(records: list[dict], **match) -> list[dict]:
     return [r for r in records if all(r[k] == v for k, v in match.items())]
 
@@ -190,11 +201,11 @@ def _metric_table(plan: Plan, records: list[dict], key: str, scale: float, digit
     headers = ["stream", *plan.models]
     rows = []
     for stream in plan.lengths:
-        means = {m: mean_std(r[key] * scale for r in _pick(records, stream=stream, model=m))[0] for m in plan.models}
-        best = max(means.values())
+        means = {m: _mean(r[key] * scale for r in _pick(records, stream=stream, model=m)) for m in plan.models}
+        best = max(v for v in means.values() if v == v)
         cells = []
         for m in plan.models:
-            cell = format_mean_std([r[key] for r in _pick(records, stream=stream, model=m)], digits, scale)
+            cell = _cell([r[key] for r in _pick(records, stream=stream, model=m)], digits, scale)
             cells.append(f"**{cell}**" if means[m] == best else cell)
         rows.append([stream, *cells])
     return markdown_table(headers, rows)
@@ -204,14 +215,14 @@ def _speed_table(plan: Plan, records: list[dict]) -> str:
     headers = ["stream", *[f"{m} (inst/s)" for m in plan.models]]
     rows = []
     for stream in plan.lengths:
-        rows.append([stream, *[format_mean_std([r["throughput"] for r in _pick(records, stream=stream, model=m)], 0)
+        rows.append([stream, *[_cell([r["throughput"] for r in _pick(records, stream=stream, model=m)], 0)
                                for m in plan.models]])
     return markdown_table(headers, rows)
 
 
 def _memory_table(plan: Plan, records: list[dict]) -> str:
     headers = ["stream", *[f"{m} (KiB)" for m in plan.models]]
-    rows = [[stream, *[f"{mean_std(r['peak_memory_bytes'] / 1024 for r in _pick(records, stream=stream, model=m))[0]:,.0f}"
+    rows = [[stream, *[f"{_mean(r['peak_memory_bytes'] / 1024 for r in _pick(records, stream=stream, model=m)):,.0f}"
                        for m in plan.models]] for stream in plan.lengths]
     return markdown_table(headers, rows)
 
@@ -224,8 +235,8 @@ def _router_table(plan: Plan, records: list[dict]) -> tuple[str, dict]:
         row = [stream]
         for m in variants:
             share = [r["router_share"] for r in _pick(records, stream=stream, model=m)]
-            row.append(format_mean_std(share, 1, 100.0) + " %")
-            facts["max_router_share"] = max(facts["max_router_share"], mean_std(share)[0])
+            row.append(_cell(share, 1, 100.0) + (" %" if share else ""))
+            facts["max_router_share"] = max(facts["max_router_share"], _mean(share) if share else 0.0)
         rows.append(row)
     return markdown_table(["stream", *[f"{m}: router share" for m in variants]], rows), facts
 
@@ -257,9 +268,9 @@ def _post_drift_table(plan: Plan, records: list[dict]) -> str:
         if not drifts:
             continue
         cells = {m: [post_drift_accuracy(r, drifts) for r in _pick(records, stream=stream, model=m)] for m in plan.models}
-        best = max(mean_std(v)[0] for v in cells.values())
-        rows.append([stream, *[f"**{format_mean_std(cells[m], 2, 100.0)}**" if mean_std(cells[m])[0] == best
-                               else format_mean_std(cells[m], 2, 100.0) for m in plan.models]])
+        best = max(_mean(v) for v in cells.values() if v)
+        rows.append([stream, *[f"**{_cell(cells[m], 2, 100.0)}**" if cells[m] and _mean(cells[m]) == best
+                               else _cell(cells[m], 2, 100.0) for m in plan.models]])
     return markdown_table(["stream", *plan.models], rows)
 
 
@@ -288,15 +299,18 @@ def _versus_best(plan: Plan, records: list[dict], references: tuple[str, ...] = 
     if not all(m in plan.models for m in references):
         return "", facts
     for m in [m for m in plan.models if m.startswith("driftmoe")]:
-        close, diffs = 0, []
+        close, diffs, streams = 0, [], 0
         for stream in plan.lengths:
-            ours = mean_std(r["accuracy"] for r in _pick(records, stream=stream, model=m))[0]
-            best = max(mean_std(r["accuracy"] for r in _pick(records, stream=stream, model=ref))[0] for ref in references)
+            ours = _mean(r["accuracy"] for r in _pick(records, stream=stream, model=m))
+            if ours != ours:
+                continue
+            best = max(_mean(r["accuracy"] for r in _pick(records, stream=stream, model=ref)) for ref in references)
             diffs.append(f"{stream} {100 * (ours - best):+.1f}")
             close += ours >= best - 0.01
-        facts[m] = close
+            streams += 1
+        facts[m] = (close, streams)
         lines.append(f"- **{m}** vs the best of {'/'.join(references).upper()} (accuracy points): {', '.join(diffs)}; "
-                     f"within 1 point or better on {close} of {len(plan.lengths)} streams.")
+                     f"within 1 point or better on {close} of the {streams} streams it finished.")
     return "\n".join(lines), facts
 
 
@@ -307,7 +321,7 @@ def _figures(plan: Plan, records: list[dict]) -> list[Path]:
         for stream in [s for s in plan.lengths if get_stream_spec(s).kind == kind]:
             spec, n = get_stream_spec(stream), plan.length(stream)
             curves = {m: np.mean([r["curve"] for r in _pick(records, stream=stream, model=m)], axis=0)
-                      for m in plan.models}
+                      for m in plan.models if _pick(records, stream=stream, model=m)}
             panels.append({"title": f"{stream} ({n:,} instances)", "curves": curves, "window": _window(n),
                            "drifts": spec.drift_positions(n), "drift_width": spec.drift_width(n) if spec.gradual else 0})
         if panels:
@@ -334,9 +348,14 @@ def _summary(plan: Plan, records: list[dict], facts: dict, speed: dict) -> str:
     return (f"Prequential accuracy (%), mean ± std over seeds {', '.join(map(str, plan.seeds))} "
             f"(`make bench-streams`; best per stream in bold; streams scaled down from the paper's 1M instances, "
             f"see [BENCHMARKS.md](BENCHMARKS.md)):\n\n{table}\n\n"
-            f"DriftMoE+ within 1 point of the best of ARF(10)/SRP(10) or better on {facts.get('driftmoe-plus', 0)} "
-            f"of {n} streams{ratio}. The paper's variants: MoE-Data {facts.get('driftmoe-data', 0)} of {n}, "
-            f"MoE-Task {facts.get('driftmoe-task', 0)} of {n}.")
+            f"DriftMoE+ within 1 point of the best of ARF(10)/SRP(10) or better on {_of(facts, 'driftmoe-plus', n)}"
+            f"{ratio}. The paper's variants: MoE-Data {_of(facts, 'driftmoe-data', n)}, "
+            f"MoE-Task {_of(facts, 'driftmoe-task', n)}.")
+
+
+def _of(facts: dict, model: str, n: int) -> str:
+    close, done = facts.get(model, (0, 0))
+    return f"{close} of {done} streams" + ("" if done == n else f" (of the {n}, {n - done} did not finish)")
 
 
 def _update_readme(summary: str) -> None:
@@ -354,6 +373,15 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
     speed_table, speed = _side_by_side_table(plan, records)
     figure_lines = "\n\n".join(f"![{p.stem}]({p.relative_to(plan.out).as_posix()})" for p in figures)
     models = "\n".join(f"- `{m}`: {describe(m)}" for m in plan.models)
+    coverage = []
+    for m in plan.models:
+        runs = len(_pick(records, model=m))
+        if runs < len(plan.lengths) * len(plan.seeds):
+            coverage.append(f"`{m}` {runs} of {len(plan.lengths) * len(plan.seeds)} runs")
+    if coverage:
+        models += ("\n\n**This run was stopped early** (time budget on the shared machine; jobs run seed by seed, "
+                   "most expensive first): " + ", ".join(coverage) + ". A cell is the mean ± std over the seeds that "
+                   "finished (± 0.00: one seed); `-`: no run finished.")
     reused = sorted({r["model"] for r in records if r.get("reused")})
     if reused:
         models += (f"\n\nRows of {', '.join(reused)}: records of the run of {records_date(records)} (same code, "
