@@ -78,7 +78,7 @@ class ExpertParallelMoE(MoELayer):
         if isinstance(self.router, ExpertChoiceRouter):
             logits = self.router.compute_logits(x)
             probs = logits.softmax(-1)
-            everyone, start = self._gather_rows(probs.detach())
+            (everyone,), start = self._gather_rows(probs.detach())
             routing = routing_from_mask(self.router.select(everyone)[start:start + x.shape[0]], probs, logits)
         else:
             routing = self.router_decision(x, token_ids)
@@ -87,23 +87,27 @@ class ExpertParallelMoE(MoELayer):
             slots = torch.tensor([routing.indices.shape[1]], device=x.device)
             dist.all_reduce(slots, op=dist.ReduceOp.MAX, group=self.group)
             pad = int(slots) - routing.indices.shape[1]
-            indices, start = self._gather_rows(F.pad(routing.indices, (0, pad), value=-1))
-            weights, _ = self._gather_rows(F.pad(routing.weights.detach(), (0, pad)))
+            (indices, weights), start = self._gather_rows(F.pad(routing.indices, (0, pad), value=-1),
+                                                          F.pad(routing.weights.detach(), (0, pad)))
             drop = capacity_drop(indices, weights, self.config.capacity_factor, self.config.n_experts)
             routing = drop_assignments(routing, drop[start:start + x.shape[0], :routing.indices.shape[1]])
         return routing
 
-    def _gather_rows(self, rows: Tensor) -> tuple[Tensor, int]:
-        """Every rank's ``rows`` concatenated in rank order, and where this rank's start."""
-        count = torch.tensor([rows.shape[0]], device=rows.device)
+    def _gather_rows(self, *tensors: Tensor) -> tuple[list[Tensor], int]:
+        """For each of ``tensors`` (one row per token of this rank), every rank's rows concatenated in
+        rank order; and where this rank's rows start. The row counts are exchanged once for all."""
+        count = torch.tensor([tensors[0].shape[0]], device=tensors[0].device)
         counts = [torch.empty_like(count) for _ in range(self.world)]
         dist.all_gather(counts, count, group=self.group)
         sizes = [int(c) for c in counts]
-        padded = rows.new_zeros((max(sizes), *rows.shape[1:]))
-        padded[:rows.shape[0]] = rows
-        parts = [torch.empty_like(padded) for _ in sizes]
-        dist.all_gather(parts, padded, group=self.group)
-        return torch.cat([part[:n] for part, n in zip(parts, sizes)]), sum(sizes[:self.rank])
+        gathered = []
+        for rows in tensors:
+            padded = rows.new_zeros((max(sizes), *rows.shape[1:]))
+            padded[:rows.shape[0]] = rows
+            parts = [torch.empty_like(padded) for _ in sizes]
+            dist.all_gather(parts, padded, group=self.group)
+            gathered.append(torch.cat([part[:n] for part, n in zip(parts, sizes)]))
+        return gathered, sum(sizes[:self.rank])
 
     def _count_every_ranks_load(self, routing: RoutingResult) -> None:
         """Auxiliary-loss-free balancing: add the other ranks' loads to the router's accumulator."""
