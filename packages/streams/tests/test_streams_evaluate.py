@@ -37,3 +37,19 @@ def test_every_benchmark_model_builds_and_learns():
         assert model.predict_one(rows[0][0]) in (True, False), name
     with pytest.raises(InputError, match="unknown model"):
         make_model("xgboost", seed=0)
+
+
+def test_reused_records_keep_the_date_of_the_run_that_measured_them(tmp_path, monkeypatch):
+    import json
+
+    from moe_zoo.streams import benchmark
+
+    plan = benchmark.make_plan(True, [0], ["ht", "hat"])
+    path = tmp_path / "records.json"
+    monkeypatch.setattr(benchmark.Plan, "records_path", property(lambda self: path))
+    rows = [{"stream": "sea_a", "model": "ht", "seed": 0, "reused": "2026-12-02"},
+            {"stream": "sea_a", "model": "hat", "seed": 0}]
+    path.write_text(json.dumps({"date": "2026-12-06", "records": rows}))
+    assert [r["reused"] for r in benchmark._reused(plan, ())] == ["2026-12-02", "2026-12-06"]
+    path.write_text(json.dumps({"records": rows[1:]}))
+    assert [r["reused"] for r in benchmark._reused(plan, ())] == ["unknown date"]

@@ -493,13 +493,14 @@ def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds:
 
 
 def _reused(plan: Plan, rerun: tuple[str, ...]) -> list[dict]:
-    """Saved records of the plan's models that are not rerun (marked ``reused``)."""
+    """Saved records of the plan's models that are not rerun, marked ``reused`` with the date of
+    the run that measured them: the one a record reused before already carries, else the file's."""
     if not plan.records_path.is_file():
         return []
     saved = json.loads(plan.records_path.read_text())
-    date = saved.get("date", "2026-12-02")  # the first saved run carried no date
-    return [r | {"reused": date} for r in saved["records"] if r["model"] in plan.models and r["model"] not in rerun
-            and r["seed"] in plan.seeds and r["stream"] in plan.lengths]
+    date = saved.get("date", "unknown date")  # files saved before dates were recorded
+    return [r | {"reused": r.get("reused") or date} for r in saved["records"] if r["model"] in plan.models
+            and r["model"] not in rerun and r["seed"] in plan.seeds and r["stream"] in plan.lengths]
 
 
 def records_date(records: list[dict]) -> str:
