@@ -405,9 +405,8 @@ def _run_preset(args: argparse.Namespace, seeds: tuple[int, ...]) -> int:
     """``--data <kuairand_dir> --preset kuairand``: every model and ablation on KuaiRand, report in ``--out``."""
     began = time.perf_counter()
     folder = str(Path(args.data).expanduser().resolve())
-    load_dataset(folder)                     # a clear error before any worker starts
     out = Path(args.out or Path.cwd() / "recsys-bench-kuairand")
-    jobs = plan(seeds, args.quick, [folder], args.epochs)
+    jobs = plan(seeds, args.quick, [folder], args.epochs)   # reads the folder here: errors before any worker starts
     records = run_jobs(jobs, args.workers)
     records.sort(key=lambda r: (r.seed, list(MODELS | ABLATIONS).index(r.label)))
     seconds = time.perf_counter() - began
