@@ -9,7 +9,7 @@ import numbers
 from typing import Any
 
 from moe_zoo.core.activations import ACTIVATIONS
-from moe_zoo.core.dispatch import BACKENDS
+from moe_zoo.core.dispatch import check_backend_name
 from moe_zoo.core.errors import InputError
 from moe_zoo.core.routing import SCORE_FUNCTIONS
 
@@ -51,8 +51,7 @@ def check_moe_config(config: Any) -> None:
         raise _fail("jitter", "a finite number >= 0", config.jitter)
     if not (_is_real(config.top_p) and 0 < config.top_p <= 1):
         raise _fail("top_p", "in (0, 1]", config.top_p)
-    if config.backend not in (*BACKENDS, "auto"):  # the dispatcher's own wording
-        raise InputError(f"unknown dispatch backend {config.backend!r}; choose from {(*BACKENDS, 'auto')}")
+    check_backend_name(config.backend)
     choices = {"router": ROUTERS, "score": SCORE_FUNCTIONS, "activation": ACTIVATIONS}
     for field, allowed in choices.items():
         if getattr(config, field) not in allowed:

@@ -44,6 +44,16 @@ def _triton_reason(device: torch.device) -> str | None:
     return "triton needs a CUDA device (or TRITON_INTERPRET=1 to run its kernels on CPU for testing)"
 
 
+def check_backend_name(name: str) -> None:
+    """An :class:`InputError` unless ``name`` is a dispatch backend or ``"auto"``."""
+    if name != "auto" and name not in BACKENDS:
+        raise _unknown_backend(name)
+
+
+def _unknown_backend(name: str) -> InputError:
+    return InputError(f"unknown dispatch backend {name!r}; choose from {(*BACKENDS, 'auto')}")
+
+
 def backend_unavailable(name: str, bank: ExpertBank, device: torch.device, dtype: torch.dtype) -> str | None:
     """None when backend ``name`` can run here, else the reason."""
     if name in ("eager", "segmented", "padded"):
@@ -52,7 +62,7 @@ def backend_unavailable(name: str, bank: ExpertBank, device: torch.device, dtype
         return grouped_available(bank, dtype)
     if name == "triton":
         return _triton_reason(device)
-    raise InputError(f"unknown dispatch backend {name!r}; choose from {(*BACKENDS, 'auto')}")
+    raise _unknown_backend(name)
 
 
 def available_backends(bank: ExpertBank, device: torch.device | str = "cpu",
@@ -83,7 +93,7 @@ def get_expert_ffn(name: str) -> ExpertFFN:
         from moe_zoo.core.dispatch.triton_backend import triton_expert_ffn
 
         return triton_expert_ffn
-    raise InputError(f"unknown dispatch backend {name!r}; choose from {(*BACKENDS, 'auto')}")
+    raise _unknown_backend(name)
 
 
 def expert_ffn(x: Tensor, bank: ExpertBank, plan: DispatchPlan, backend: str = "auto") -> Tensor:
