@@ -227,18 +227,17 @@ def _memory_table(plan: Plan, records: list[dict]) -> str:
     return markdown_table(headers, rows)
 
 
-def _router_table(plan: Plan, records: list[dict]) -> tuple[str, dict]:
+def _router_table(plan: Plan, records: list[dict]) -> str:
     """Router share of each DriftMoE variant's time, per stream."""
     variants = [m for m in plan.models if m.startswith("driftmoe")]
-    rows, facts = [], {"max_router_share": 0.0}
+    rows = []
     for stream in plan.lengths:
         row = [stream]
         for m in variants:
             share = [r["router_share"] for r in _pick(records, stream=stream, model=m)]
             row.append(_cell(share, 1, 100.0) + (" %" if share else ""))
-            facts["max_router_share"] = max(facts["max_router_share"], _mean(share) if share else 0.0)
         rows.append(row)
-    return markdown_table(["stream", *[f"{m}: router share" for m in variants]], rows), facts
+    return markdown_table(["stream", *[f"{m}: router share" for m in variants]], rows)
 
 
 def _profile_table(rows: list[dict]) -> str:
@@ -368,7 +367,7 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
     """BENCHMARKS.md, figures and (full run) the README summary from the job records (``hardware``:
     the machine they were measured on, default this one)."""
     figures = _figures(plan, records)
-    router_table, _ = _router_table(plan, records)
+    router_table = _router_table(plan, records)
     versus, facts = _versus_best(plan, records)
     speed_table, speed = _side_by_side_table(plan, records)
     figure_lines = "\n\n".join(f"![{p.stem}]({p.relative_to(plan.out).as_posix()})" for p in figures)
