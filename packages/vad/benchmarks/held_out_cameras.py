@@ -49,16 +49,13 @@ ALL_VIEWS = ("score", "appearance", "motion")
 START, END = "<!-- held-out-cameras:start -->", "<!-- held-out-cameras:end -->"
 
 
+ATTEMPTS = (("calibrated", DEFAULT_SCORED),   # the default, then the two earlier attempts (calibration.py)
+            ("calibrated_motion", ("score", "motion")), ("calibrated_with_appearance", ALL_VIEWS))
+
+
 def score_camera(model, assets, snippet_len: int = 8) -> dict:
-    out = _score_camera(model, assets, snippet_len, DEFAULT_SCORED)
-    if "calibrated" in out:   # the two earlier attempts (calibration.py): + motion novelty, + appearance too
-        out["calibrated_motion"] = _score_camera(model, assets, snippet_len, ("score", "motion"))["calibrated"]
-        out["calibrated_with_appearance"] = _score_camera(model, assets, snippet_len, ALL_VIEWS)["calibrated"]
-    return out
-
-
-def _score_camera(model, assets, snippet_len: int, scored: tuple[str, ...]) -> dict:
-    """Normal-flagged share and pooled frame AUC, raw and calibrated, on one held-out camera."""
+    """Normal-flagged share and pooled frame AUC on one held-out camera, raw and calibrated: by the
+    default (score alone) and by the earlier attempts (+ motion novelty, + appearance too)."""
     def frames(scores: np.ndarray, n: int) -> np.ndarray:
         return expand_to_frames(scores, snippet_len, n)
 
@@ -74,9 +71,11 @@ def _score_camera(model, assets, snippet_len: int, scored: tuple[str, ...]) -> d
     out = {"raw": metrics(raw_normal, raw_tests)}
     if len(assets.calibration) >= MIN_SNIPPETS:
         calibration = Calibration.fit(model, assets.calibration, snippet_scores(model, assets.calibration, device="cpu"),
-                                      motion_dim=MOTION_DIM, source=assets.camera, scored=scored)
-        out["calibrated"] = metrics(calibration.apply(assets.normal, raw_normal),
-                                    [calibration.apply(f, s) for (_, f, _), s in zip(assets.tests, raw_tests)])
+                                      motion_dim=MOTION_DIM, source=assets.camera)
+        normal = calibration.view_z(assets.normal, raw_normal)
+        tests = [calibration.view_z(f, s) for (_, f, _), s in zip(assets.tests, raw_tests)]
+        for key, scored in ATTEMPTS:
+            out[key] = metrics(calibration.combine(normal, scored), [calibration.combine(v, scored) for v in tests])
     return out
 
 

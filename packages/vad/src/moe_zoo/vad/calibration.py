@@ -154,17 +154,20 @@ class Calibration:
             z[name] = self.views[name].z(_knn_novelty(u[:, a:b], self.bank[:, a:b], False))
         return z
 
-    def apply(self, features: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """Calibrated snippet scores ``sigmoid(SHARPNESS (max_{scored v} z_v - MARGIN))`` in (0, 1)."""
-        views = self.view_z(features, scores)
-        z = np.max(np.stack([views[v] for v in self.scored]), 0)
+    def combine(self, views: dict[str, np.ndarray], scored: tuple[str, ...] | None = None) -> np.ndarray:
+        """Calibrated snippet scores ``sigmoid(SHARPNESS (max_{scored v} z_v - MARGIN))`` in (0, 1) from
+        :meth:`view_z`'s views (``scored``: this calibration's scored views unless given)."""
+        z = np.max(np.stack([views[v] for v in (scored or self.scored)]), 0)
         return (1.0 / (1.0 + np.exp(-SHARPNESS * (z - MARGIN)))).astype(np.float32)
 
-    def out_of_distribution(self, features: np.ndarray) -> str | None:
-        """A warning when most of the clip looks unlike the calibration clip (camera moved or changed?)."""
-        u = (np.asarray(features, dtype=np.float32) - self.mean) / self.scale
-        worst = max(float(np.median(self.views[n].z(_knn_novelty(u[:, a:b], self.bank[:, a:b], False))))
-                    for n, (a, b) in self.parts.items())
+    def apply(self, features: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Calibrated snippet scores of ``features`` ``[S, D]`` and model scores ``[S]``."""
+        return self.combine(self.view_z(features, scores))
+
+    def far_warning(self, views: dict[str, np.ndarray]) -> str | None:
+        """A warning when most of the clip looks unlike the calibration clip (camera moved or changed?),
+        from :meth:`view_z`'s novelty views."""
+        worst = max(float(np.median(views[n])) for n in self.parts)
         if worst <= FAR_MEDIAN_Z:
             return None
         return (f"most of this footage is unlike the calibration clip (median novelty z {worst:.1f} > "

@@ -192,8 +192,8 @@ def predict(video: str | Path | np.ndarray | Iterable[np.ndarray], model: nn.Mod
                               model_fps=model_fps, source_fps=fps, height=report.height or watch.height,
                               width=report.width or watch.width, still=watch.still, partial=_partial(report))
     if calibration is not None:
-        snippet = calibration.apply(features, snippet)
-        far = calibration.out_of_distribution(features)
+        views = calibration.view_z(features, snippet)
+        snippet, far = calibration.combine(views), calibration.far_warning(views)
     else:
         far = out_of_distribution(getattr(net, "feature_stats", None), features)
     if far:
