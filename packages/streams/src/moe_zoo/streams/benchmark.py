@@ -483,9 +483,10 @@ def paper_scale_section() -> str:
             "session) reports what it measured up to there.\n\n" + table + "\n\nCommands and hardware:\n\n" + commands)
 
 
-def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds: float, command: str) -> None:
+def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds: float, command: str,
+                  workers: int) -> None:
     payload = {"lengths": plan.lengths, "seeds": list(plan.seeds), "models": list(plan.models), "seconds": seconds,
-               "command": command,
+               "command": command, "workers": workers,
                "date": time.strftime("%Y-%m-%d"), "hardware": hardware_summary(), "records": records,
                "profile": profile}
     write_text_atomic(plan.records_path, json.dumps(payload, indent=0))
@@ -532,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         saved = json.loads(plan.records_path.read_text())
         plan = Plan(plan.quick, saved["lengths"], tuple(saved["seeds"]), tuple(saved["models"]), plan.profile_n)
-        path = report(plan, saved["records"], saved["profile"], args.workers, saved["seconds"],
+        path = report(plan, saved["records"], saved["profile"], saved.get("workers", args.workers), saved["seconds"],
                       recorded_hardware(saved), saved.get("command"))
     else:
         started = time.perf_counter()
@@ -541,12 +542,13 @@ def main(argv: list[str] | None = None) -> int:
         command = " ".join(["python packages/streams/benchmarks/run.py", *(argv if argv is not None else [])])
 
         def save(done: list[dict]) -> None:  # a run stopped early keeps its finished jobs
-            _save_records(plan, reused + done, [], time.perf_counter() - started, command + " (partial)")
+            _save_records(plan, reused + done, [], time.perf_counter() - started, command + " (partial)",
+                          args.workers)
 
         records = reused + run_jobs(plan, args.workers, rerun, on_records=save)
         profile = profile_driftmoe(plan) if "driftmoe-plus" in plan.models else []
         seconds = time.perf_counter() - started
-        _save_records(plan, records, profile, seconds, command)
+        _save_records(plan, records, profile, seconds, command, args.workers)
         path = report(plan, records, profile, args.workers, seconds, command=command)
     _log.info("wrote %s", path)
     return 0
