@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from moe_zoo.core.atomic import atomic_path
+from moe_zoo.core.gpu_check.runner import DOMAIN_PACKAGES
 
 
 def write_data(path: Path, data: dict[str, Any]) -> None:
@@ -25,7 +26,7 @@ def environment() -> dict[str, Any]:
     """Versions, the GPU and which moe-zoo packages are installed."""
     versions = {}
     for dist in ("torch", "triton", "transformers", "safetensors", "river", "moe-zoo-core",
-                 *(f"moe-zoo-{p}" for p in ("vad", "finance", "flidar", "recsys", "streams"))):
+                 *(f"moe-zoo-{p}" for p in DOMAIN_PACKAGES)):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
