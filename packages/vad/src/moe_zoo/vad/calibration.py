@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from moe_zoo.core import InputError
+from moe_zoo.core.atomic import atomic_path
 
 K_NEIGHBOURS = 3
 EXCLUDE = 1            # calibration snippets within this many snippets of each other are not neighbours
@@ -184,11 +185,9 @@ class Calibration:
         from safetensors.numpy import save_file
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file({"mean": self.mean, "scale": self.scale, "bank": self.bank}, str(tmp),
-                  metadata={"calibration": json.dumps(self.to_json_dict())})
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file({"mean": self.mean, "scale": self.scale, "bank": self.bank}, str(tmp),
+                      metadata={"calibration": json.dumps(self.to_json_dict())})
         return path
 
     @classmethod
