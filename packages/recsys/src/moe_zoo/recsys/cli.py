@@ -57,19 +57,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+    from moe_zoo.recsys.data import _read_table
     from moe_zoo.recsys.predict import predict
 
     path = Path(args.rows)
     if not path.is_file():
         raise InputError(f"--rows: {path} is not a file (CSV with the model's feature columns)")
     try:
-        rows = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"--rows: {path} is not a readable CSV ({err})") from None
-    if rows.empty:
-        raise InputError(f"--rows: {path} has a header but no rows")
+        rows = _read_table(path)               # undecodable, empty or header-only: an InputError
+    except InputError as err:
+        raise InputError(f"--rows: {err}") from None
     scores = predict(args.model, rows, device=args.device)
     if args.out:
         scores.to_csv(args.out, index=False)

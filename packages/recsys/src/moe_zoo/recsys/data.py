@@ -106,7 +106,7 @@ def _read_table(path: Path, **kwargs) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        raise InputError(f"{path} is unreadable: {err}") from None
+        raise InputError(f"{path} is not a readable CSV ({err})") from None
     if frame.empty:
         raise InputError(f"{path} has no rows")
     return frame
