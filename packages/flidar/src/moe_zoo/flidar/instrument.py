@@ -77,20 +77,37 @@ def align(histograms: Tensor, irf: Tensor, reference_peak: float) -> tuple[Tenso
     return shift_bins(histograms, shift), shift_bins(irf, shift)
 
 
+def row_widths(irf: Tensor) -> Tensor:
+    """Full widths (bins) of IRFs ``[B, T]`` at half and at a tenth of their maximum, ``[B, 2]``
+    (float64): each row rolled so its peak sits mid-period, ``left = f - (x_f - c) / (x_f - x_{f-1})``
+    and ``right = l + (x_l - c) / (x_l - x_{l+1})`` for the first and last bins ``f``, ``l`` at or
+    above the cut ``c`` (linear interpolation between bins; a crossing at the grid's edge stays on
+    the bin), width ``right - left``."""
+    irf = irf.double()
+    n_bins = irf.shape[-1]
+    position = torch.arange(n_bins, device=irf.device)
+    irf = irf.gather(-1, (position - (n_bins // 2 - irf.argmax(-1, keepdim=True))) % n_bins)   # per-row roll
+    peak, top = irf.argmax(-1, keepdim=True), irf.amax(-1, keepdim=True)
+
+    def at(index: Tensor) -> Tensor:
+        return irf.gather(-1, index.clamp(0, n_bins - 1))
+
+    out = []
+    for level in (0.5, 0.1):
+        cut = level * top
+        above = (irf >= cut).to(torch.uint8)
+        first = above.argmax(-1, keepdim=True)                            # first bin at or above the cut
+        last = n_bins - 1 - above.flip(-1).argmax(-1, keepdim=True)       # last one
+        left = torch.where(first > 0, first - (at(first) - cut) / (at(first) - at(first - 1)), first.double())
+        right = torch.where(last + 1 < n_bins, last + (at(last) - cut) / (at(last) - at(last + 1)), last.double())
+        out.append(torch.where((first <= peak) & (peak <= last), right - left, math.inf))
+    return torch.cat(out, -1)
+
+
 def widths(irf: Tensor) -> tuple[float, float]:
-    """Full widths (bins) of a ``[T]`` IRF at half and at a tenth of its maximum (crossings
-    interpolated linearly between bins, the IRF rolled so its peak sits mid-period)."""
-    irf = torch.roll(irf.double(), irf.shape[-1] // 2 - int(irf.argmax()))
-    peak, top = int(irf.argmax()), float(irf.max())
-
-    def width(level: float) -> float:
-        above = (irf >= level * top).nonzero().squeeze(-1)
-        first, last = int(above.min()), int(above.max())
-        left = first - (irf[first] - level * top) / (irf[first] - irf[first - 1]) if first > 0 else float(first)
-        right = last + (irf[last] - level * top) / (irf[last] - irf[last + 1]) if last + 1 < irf.numel() else float(last)
-        return float(right - left) if first <= peak <= last else math.inf
-
-    return width(0.5), width(0.1)
+    """Full widths (bins) of a ``[T]`` IRF at half and at a tenth of its maximum (:func:`row_widths`)."""
+    half, tenth = row_widths(irf[None])[0].tolist()
+    return half, tenth
 
 
 @functools.lru_cache(maxsize=8)
@@ -103,17 +120,23 @@ def trained_widths(simulation: SimulationConfig) -> tuple[tuple[float, float], t
 
 
 def check_irf(irf: Tensor, simulation: SimulationConfig) -> Tensor:
-    """The cleaned IRF ``[T]`` if its widths lie within :func:`trained_widths` ± :data:`WIDTH_TOLERANCE`;
-    otherwise a clear :class:`InputError`."""
+    """The cleaned IRF (``[T]``, or ``[B, T]`` checked row by row) if its widths lie within
+    :func:`trained_widths` ± :data:`WIDTH_TOLERANCE`; otherwise a clear :class:`InputError`
+    naming the first row's first width outside."""
     clean = clean_irf(irf)
-    measured = widths(clean)
-    for name, value, (low, high) in zip(("FWHM", "full width at 10 % of the maximum"), measured,
-                                        trained_widths(simulation)):
-        if not low * (1 - WIDTH_TOLERANCE) <= value <= high * (1 + WIDTH_TOLERANCE):
-            bin_ps = simulation.bin_ps
-            raise InputError(f"irf: {name} {value * bin_ps:.0f} ps is outside the {low * bin_ps:.0f}-{high * bin_ps:.0f} ps "
-                             f"of the IRFs the model was trained on (FWHM {simulation.irf_fwhm_range_ps} ps, tail "
-                             f"{simulation.irf_tail_range_ps} ps): this model cannot use this instrument")
+    measured = row_widths(clean.reshape(-1, clean.shape[-1]))                  # [B, 2]
+    bounds = trained_widths(simulation)
+    low = torch.tensor([low * (1 - WIDTH_TOLERANCE) for low, _ in bounds], dtype=torch.float64)
+    high = torch.tensor([high * (1 + WIDTH_TOLERANCE) for _, high in bounds], dtype=torch.float64)
+    outside = ~((low <= measured) & (measured <= high))
+    if bool(outside.any()):
+        row = int(outside.any(-1).nonzero()[0])
+        column = int(outside[row].nonzero()[0])
+        name = ("FWHM", "full width at 10 % of the maximum")[column]
+        value, (low, high), bin_ps = float(measured[row, column]), bounds[column], simulation.bin_ps
+        raise InputError(f"irf: {name} {value * bin_ps:.0f} ps is outside the {low * bin_ps:.0f}-{high * bin_ps:.0f} ps "
+                         f"of the IRFs the model was trained on (FWHM {simulation.irf_fwhm_range_ps} ps, tail "
+                         f"{simulation.irf_tail_range_ps} ps): this model cannot use this instrument")
     return clean
 
 

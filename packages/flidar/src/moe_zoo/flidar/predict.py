@@ -78,8 +78,7 @@ def _measured(data: TCSPCData, simulation: SimulationConfig) -> tuple[Tensor, Te
     """A file's counts and IRF on the model's grid, the IRF checked and cleaned."""
     counts = rebin(data.histograms, data.bin_ps, simulation)
     irf = rebin(data.irf, data.bin_ps, simulation)
-    irf = torch.stack([check_irf(row, simulation) for row in irf]) if irf.dim() == 2 else check_irf(irf, simulation)
-    return counts, irf
+    return counts, check_irf(irf, simulation)
 
 
 def _check_counts(counts: Tensor, n_bins: int) -> None:
