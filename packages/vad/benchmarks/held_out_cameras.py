@@ -32,7 +32,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from moe_zoo.core import load_model, read_checkpoint_metadata
-from moe_zoo.core.reporting import format_mean_std, hardware_summary, write_text_atomic
+from moe_zoo.core.reporting import (
+    format_mean_std,
+    hardware_summary,
+    replace_marked_block,
+    write_text_atomic,
+)
 from moe_zoo.vad.builtin import cache_root
 from moe_zoo.vad.calibration import DEFAULT_SCORED, MIN_SNIPPETS, Calibration
 from moe_zoo.vad.cameras import camera_assets, camera_files, load_cameras
@@ -195,13 +200,8 @@ def report() -> None:
         "Per camera:", "", *rows, ""])
     write_text_atomic(RESULTS / "held_out_cameras.md", body + "\n")
     bench = PACKAGE / "BENCHMARKS.md"
-    text = bench.read_text()
-    block = f"{START}\n{body}\n{END}"
-    if START in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    write_text_atomic(bench, text)
+    if not replace_marked_block(bench, START, END, body):
+        write_text_atomic(bench, f"{bench.read_text().rstrip()}\n\n{START}\n{body}\n{END}\n")
     print(body)
 
 
