@@ -15,7 +15,6 @@ atomic and loading never unpickles. Typical loop::
 from __future__ import annotations
 
 import json
-import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,9 @@ from moe_zoo.core.checkpoint import (
     save_checkpoint,
 )
 from moe_zoo.core.errors import InputError
+from moe_zoo.core.runtime import get_logger
 
-_log = logging.getLogger(__name__)
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
