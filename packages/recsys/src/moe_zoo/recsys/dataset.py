@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from moe_zoo.core import InputError
-from moe_zoo.recsys.schema import FeatureSchema
+from moe_zoo.recsys.schema import FeatureSchema, inf_in_float32
 
 SPLITS = ("train", "valid", "test")
 
@@ -126,8 +126,7 @@ def task_labels(frame: pd.DataFrame, tasks: TaskSpec, name: str) -> np.ndarray:
         if kind == "binary":
             bad |= ~np.isnan(values) & (values != 0) & (values != 1)
         else:
-            with np.errstate(over="ignore"):
-                bad |= np.isinf(values.astype(np.float32))
+            bad |= inf_in_float32(values)
         if bad.any():
             expected = "0 or 1 (or empty for missing)" if kind == "binary" else "finite numbers (or empty for missing)"
             example = raw[bad].iloc[0]

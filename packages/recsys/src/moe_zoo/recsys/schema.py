@@ -109,11 +109,17 @@ def _numeric_block(frame: pd.DataFrame, numeric: Sequence[str]) -> np.ndarray:
         values = frame[list(numeric)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise InputError(f"numeric feature columns {list(numeric)} must hold numbers: {err}") from None
-    with np.errstate(over="ignore"):
-        bad = ~np.isfinite(values.astype(np.float32))
+    bad = np.isnan(values) | inf_in_float32(values)
     _reject(bad, numeric, "NaN/inf value(s) (in float32, the models' dtype); fill or drop them first")
     _reject(np.abs(values) > MAX_ABS, numeric, f"value(s) beyond ±{MAX_ABS:g}; rescale (e.g. log) or drop them")
     return values
+
+
+def inf_in_float32(values: np.ndarray) -> np.ndarray:
+    """Where float64 ``values`` are ``inf`` in the models' float32: ``inf`` itself and magnitudes
+    beyond float32's range (``1e300`` is finite in float64)."""
+    with np.errstate(over="ignore"):
+        return np.isinf(values.astype(np.float32))
 
 
 def _reject(bad: np.ndarray, numeric: Sequence[str], what: str) -> None:
