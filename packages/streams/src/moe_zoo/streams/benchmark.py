@@ -119,7 +119,7 @@ def _init_worker() -> None:
 def make_jobs(plan: Plan, models: tuple[str, ...]) -> list[tuple]:
     """``(stream, n, models, seed)`` jobs: the :data:`SIDE_BY_SIDE` pair together when both run,
     every other model alone; the most expensive first."""
-    pair = tuple(m for m in SIDE_BY_SIDE if m in models) if all(m in models for m in SIDE_BY_SIDE) else ()
+    pair = SIDE_BY_SIDE if all(m in models for m in SIDE_BY_SIDE) else ()
     groups = ([pair] if pair else []) + [(m,) for m in models if m not in pair]
     cost = {"led": 4.0, "rbf": 2.0, "agr": 1.5}
     jobs = [(s, plan.length(s), g, seed) for s in plan.lengths for g in groups for seed in plan.seeds]
