@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from importlib.resources import files
 
+from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
 from moe_zoo.core.errors import InputError
 from moe_zoo.vad.presets import PRESETS, VARIANTS
 from moe_zoo.vad.video import check_file
@@ -23,11 +23,6 @@ def _existing_file(path: str | None, what: str) -> None:
     """A clear error for a missing, non-file or empty path (before anything heavy is imported)."""
     if path is not None:
         check_file(path, what)
-
-
-def _check_fps(value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise InputError(f"--fps must be a positive frame rate, got {value}")
 
 
 def _print_warnings(warnings) -> None:
@@ -64,7 +59,6 @@ def _predict(args: argparse.Namespace) -> int:
     _existing_file(args.video, "video file")
     _existing_file(args.model, "model checkpoint")
     _existing_file(args.calibration, "calibration file")
-    _check_fps(args.fps)
     if not 0.0 < args.threshold < 1.0:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
     from moe_zoo.vad.predict import predict
@@ -88,7 +82,6 @@ def _predict(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     _existing_file(args.video, "video file")
     _existing_file(args.model, "model checkpoint")
-    _check_fps(args.fps)
     from moe_zoo.vad.predict import calibrate
 
     _threads(args.threads)
@@ -100,14 +93,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     _existing_file(args.list, "feature list")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
     if args.preset and args.list is None:
         raise InputError(f"--preset {args.preset} is for the real benchmark's I3D features: give --list")
-    if args.steps_scale is not None and not (math.isfinite(args.steps_scale) and args.steps_scale > 0):
-        raise InputError(f"--steps-scale must be > 0, got {args.steps_scale}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     from moe_zoo.vad.train import TrainConfig, train
 
     _threads(args.threads)
@@ -196,7 +183,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--json", help="write frame scores, segments and gate evidence to this JSON file")
     pr.add_argument("--threshold", type=float, default=0.5)
     pr.add_argument("--calibration", help="this camera's calibration file (from `moe-zoo vad calibrate`)")
-    pr.add_argument("--fps", type=float, help="frame rate to assume instead of the file's")
+    pr.add_argument("--fps", type=positive_float, help="frame rate to assume instead of the file's")
     pr.add_argument("--threads", type=int, help="torch CPU threads")
     pr.set_defaults(func=_predict)
 
@@ -204,7 +191,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ca.add_argument("video", help="normal footage of the camera (30 s or more is best)")
     ca.add_argument("--out", required=True, help="calibration file to write (safetensors + JSON header)")
     ca.add_argument("--model", help="checkpoint path (default: the shipped GS-MoE weights)")
-    ca.add_argument("--fps", type=float, help="frame rate to assume instead of the file's")
+    ca.add_argument("--fps", type=positive_float, help="frame rate to assume instead of the file's")
     ca.add_argument("--threads", type=int, help="torch CPU threads")
     ca.set_defaults(func=_calibrate)
 
@@ -219,9 +206,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     help="the paper's settings for UCF-Crime / XD-Violence I3D features (with --list)")
     tr.add_argument("--data", default="cameras", choices=("cameras", "vtest"),
                     help="built-in data without --list: every real camera found (default) or vtest.avi alone")
-    tr.add_argument("--steps-scale", type=float, help="multiply every stage's step count (quick runs)")
-    tr.add_argument("--batch-size", type=int, help="videos per half-batch (normal and abnormal), overrides the preset")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--steps-scale", type=positive_float, help="multiply every stage's step count (quick runs)")
+    tr.add_argument("--batch-size", type=positive_int, help="videos per half-batch (normal and abnormal), overrides the preset")
+    tr.add_argument("--seed", type=non_negative_int, default=0)
     tr.add_argument("--threads", type=int, help="torch CPU threads")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _data_options(tr, test=False)
