@@ -6,22 +6,8 @@ import argparse
 import json
 
 from moe_zoo.core import InputError
+from moe_zoo.core.argtypes import non_negative_int, positive_int
 from moe_zoo.core.reporting import write_text_atomic
-
-
-def _integer(minimum: int):
-    """An argparse type: an integer ``>= minimum`` (anything else is a usage error, exit code 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -84,21 +70,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--model", nargs="+", default=None,
                     help="driftmoe-plus (default) driftmoe-data driftmoe-task arf srp levbag hat ht; several run "
                          "side by side")
-    ev.add_argument("--length", type=_integer(1), default=None, help="instances (built-in synthetic default: 20,000)")
+    ev.add_argument("--length", type=positive_int, default=None, help="instances (built-in synthetic default: 20,000)")
     ev.add_argument("--target", default=None, help="file streams: the label column/attribute (default: the last)")
-    ev.add_argument("--seed", type=_integer(0), default=0)
-    ev.add_argument("--window", type=_integer(1), default=None, help="instances per point of the accuracy curve")
+    ev.add_argument("--seed", type=non_negative_int, default=0)
+    ev.add_argument("--window", type=positive_int, default=None, help="instances per point of the accuracy curve")
     ev.add_argument("--plot", default=None, help="write the accuracy-over-time plot (PNG)")
     ev.add_argument("--json", default=None, help="write all measured numbers (JSON)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
     bench = verbs.add_parser("bench", help="DriftMoE vs ARF/SRP/LevBag/HAT/HT over seeds; writes BENCHMARKS.md")
     bench.add_argument("--quick", action="store_true", help="smoke run on short streams (a few minutes)")
-    bench.add_argument("--workers", type=_integer(1), default=2)
+    bench.add_argument("--workers", type=positive_int, default=2)
     bench.add_argument("--report-only", action="store_true", help="re-render BENCHMARKS.md from the saved records")
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="DriftMoE vs ARF and a Hoeffding tree on a short drifting SEA stream")
     demo.add_argument("--stream", default="sea_a")
-    demo.add_argument("--length", type=_integer(1), default=6000, help="instances (at least 100)")
-    demo.add_argument("--seed", type=_integer(0), default=0)
+    demo.add_argument("--length", type=positive_int, default=6000, help="instances (at least 100)")
+    demo.add_argument("--seed", type=non_negative_int, default=0)
     demo.set_defaults(func=_demo)
