@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ import numpy as np
 from moe_zoo.core import Config, InputError, get_logger
 from moe_zoo.vad.builtin import building, cache_root
 from moe_zoo.vad.data import NORMAL, FeatureSet, VideoFeatures
-from moe_zoo.vad.features import FeatureConfig, extract_stream, make_extractor
+from moe_zoo.vad.features import FeatureConfig, extract_stream, make_extractor, pad_to_snippets
 from moe_zoo.vad.synthesis import ALL_CLASSES, OPENCV_DATA, render, sample_event
 from moe_zoo.vad.timing import resample
 from moe_zoo.vad.video import iter_frames, probe
@@ -167,7 +166,7 @@ def _assets(camera: str, frames: np.ndarray, fps: float, config: CameraDataConfi
             start = int(rng.integers(0, len(rest) - window + 1))
             clip, labels = render(rest[start:start + window], sample_event(kind, window, config.features.fps, rng))
             previous = rest[start - 1] if start > 0 else (calibration[-1] if n_cal else None)
-            features = extractor.extract(np.concatenate([clip, np.repeat(clip[-1:], (-window) % length, 0)]), previous)
+            features = extractor.extract(pad_to_snippets(clip, length), previous)
             name = f"test_{kind}_{j}"
             np.save(root / f"{name}.npy", features)
             tests.append({"name": name, "kind": kind, "labels": labels.tolist()})
@@ -236,7 +235,3 @@ def camera_assets(camera: str, config: CameraDataConfig | None = None) -> HeldOu
              for t in meta["tests"]]
     return HeldOut(camera, np.load(root / "held_out" / "calibration.npy"), np.load(root / "held_out" / "normal.npy"),
                    int(meta["n_normal_frames"]), tests)
-
-
-def snippet_count(n_frames: int, snippet_len: int) -> int:
-    return math.ceil(n_frames / snippet_len)
