@@ -18,6 +18,7 @@ from moe_zoo.core.benchmark import (
     benchmark_inputs,
     build_implementations,
     interleaved_samples,
+    max_abs_diffs,
     summarise_samples,
 )
 from moe_zoo.core.layer import MoELayer
@@ -43,9 +44,7 @@ def measure_shape(shape: Shape, repeats: int, device: str = "cuda", warmup: int 
     """Per implementation: median ms and % of dense (with IQR) per phase, max |diff| from moe-core eager."""
     impls = gpu_implementations(shape, device)
     x, grad = (t.to(device=device, dtype=DTYPE) for t in benchmark_inputs(shape))
-    with torch.no_grad():
-        reference = impls[1].run(x).float()
-        diffs = {i.name: float((i.run(x).float() - reference).abs().max()) for i in impls[1:]}
+    diffs = max_abs_diffs(impls, x)
     result = summarise_samples(interleaved_samples(impls, x, grad, repeats, warmup))
     for name, diff in diffs.items():
         result[name]["max_abs_diff"] = diff
