@@ -216,17 +216,16 @@ def _flash(out, labels, event, rng) -> None:
         labels[event.start + i] = 1
 
 
-def _changed(out: np.ndarray, before: np.ndarray, labels: np.ndarray, event) -> None:
-    """Ground truth of a tampering event: the frames it changed."""
-    for t in range(event.start, event.end):
+def _changed(out: np.ndarray, before: np.ndarray, labels: np.ndarray) -> None:
+    """Ground truth of a tampering event: the frames it changed (the three arrays cover the event's frames)."""
+    for t in range(len(labels)):
         labels[t] = not np.array_equal(out[t], before[t])
 
 
 def _freeze(out, labels, event, rng) -> None:
     before = out[event.start:event.end].copy()
     out[event.start:event.end] = out[event.start]
-    _changed(out[event.start:event.end], before, labels[event.start:event.end],
-             AnomalyEvent(event.kind, 0, event.end - event.start, event.seed))
+    _changed(out[event.start:event.end], before, labels[event.start:event.end])
 
 
 def _occlusion(out, labels, event, rng) -> None:
@@ -255,8 +254,7 @@ def _defocus(out, labels, event, rng) -> None:
     before = out[event.start:event.end].copy()
     for i, t in enumerate(range(event.start, event.end)):
         out[t] = _blur(out[t], max(1.0, sigma * min(1.0, (i + 1) / ramp)))
-    _changed(out[event.start:event.end], before, labels[event.start:event.end],
-             AnomalyEvent(event.kind, 0, event.end - event.start, event.seed))
+    _changed(out[event.start:event.end], before, labels[event.start:event.end])
 
 
 def _repoint(out, labels, event, rng) -> None:
