@@ -90,7 +90,7 @@ def run_seed(seed: int, score_only: bool = False, only: list[str] | None = None)
     for held in only or cameras:
         if score_only and not all((MODELS / f"seed{seed}-{held}-{v}.safetensors").is_file() for v in ("gsmoe", "mil")):
             continue
-        data = load_cameras([c for c in cameras if c != held], progress=False)
+        data = load_cameras([c for c in cameras if c != held])
         assets = camera_assets(held)
         fold = {}
         for name, variant in (("GS-MoE", "gsmoe"), ("MIL ranking (Sultani et al.)", "mil")):

@@ -174,7 +174,7 @@ def _assets(camera: str, frames: np.ndarray, fps: float, config: CameraDataConfi
             "source_fps": fps, "source_frames": len(frames)}
 
 
-def build_camera(camera: str, config: CameraDataConfig | None = None, *, progress: bool = True) -> Path:
+def build_camera(camera: str, config: CameraDataConfig | None = None) -> Path:
     """Build (once, cached) one camera's training clips and held-out assets; returns the folder."""
     config = config or CameraDataConfig()
     files = camera_files()
@@ -198,8 +198,7 @@ def build_camera(camera: str, config: CameraDataConfig | None = None, *, progres
     return root
 
 
-def load_cameras(cameras: list[str] | None = None, config: CameraDataConfig | None = None, *,
-                 progress: bool = True) -> FeatureSet:
+def load_cameras(cameras: list[str] | None = None, config: CameraDataConfig | None = None) -> FeatureSet:
     """Training clips of ``cameras`` (default: every camera available) as one :class:`FeatureSet`."""
     config = config or CameraDataConfig()
     cameras = cameras if cameras is not None else sorted(camera_files())
@@ -207,7 +206,7 @@ def load_cameras(cameras: list[str] | None = None, config: CameraDataConfig | No
         raise InputError("no camera footage found: install opencv-doc (packages/vad/apt.txt)")
     videos = []
     for camera in cameras:
-        root = build_camera(camera, config, progress=progress)
+        root = build_camera(camera, config)
         for record in json.loads((root / "meta.json").read_text())["train"]:
             labels = np.asarray(record["labels"], dtype=np.uint8)
             kind = record["kind"]

@@ -36,7 +36,7 @@ def _features(args: argparse.Namespace, split: str):
         if split == "train" and getattr(args, "data", "vtest") == "cameras":
             from moe_zoo.vad.cameras import load_cameras
 
-            return load_cameras(progress=not getattr(args, "quiet", False))
+            return load_cameras()
         from moe_zoo.vad.builtin import load_builtin
 
         return load_builtin(split, progress=not getattr(args, "quiet", False))
