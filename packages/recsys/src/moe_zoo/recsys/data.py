@@ -189,9 +189,10 @@ def _sample_negatives(users: np.ndarray, n_items: np.ndarray, seen: np.ndarray, 
     return items
 
 
-def _movielens_frame(root: str | Path | None, negatives: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def _movielens_frame(root: str | Path | None, negatives: int, seed: int) -> tuple[pd.DataFrame, int, int]:
     """Ratings (``rated = 1``) plus ``negatives`` sampled unrated items per rating (``rated = 0``, same
-    user and time), with user and item features, sorted by time; also the ratings and their count."""
+    user and time), with user and item features and the labels ``click = rated``, ``like = rating >= 4``,
+    ``five_star = rating = 5``, sorted by time; also the numbers of ratings and of negatives."""
     ratings, users, items = read_movielens_100k(root)
     rng = np.random.default_rng(seed)
     ratings = ratings.sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
@@ -208,7 +209,9 @@ def _movielens_frame(root: str | Path | None, negatives: int, seed: int) -> tupl
     items = items.assign(decade=(items["release_year"] // 10).fillna(-1).astype(int).astype(str),
                          release_year=items["release_year"].fillna(items["release_year"].median()))
     frame = frame.merge(items, on="item_id", how="left")
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True), ratings, len(negative)
+    rating = frame["rating"].to_numpy()
+    frame = frame.assign(click=frame["rated"], like=(rating >= 4).astype(float), five_star=(rating == 5).astype(float))
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True), len(ratings), len(negative)
 
 
 MOVIELENS_CATEGORICAL = ("user_id", "item_id", "gender", "occupation", "age_band", "zip_region", "decade")
@@ -223,14 +226,12 @@ def movielens(root: str | Path | None = None, *, negatives: int = 1, seed: int =
     and time with all three labels 0 (uniform negative sampling). Tasks are grouped as
     ``click`` (exposure/"watch" category) and ``like, five_star`` (interaction category).
     """
-    frame, ratings, n_negative = _movielens_frame(root, negatives, seed)
-    rating = frame["rating"].to_numpy()
-    frame = frame.assign(click=frame["rated"], like=(rating >= 4).astype(float), five_star=(rating == 5).astype(float))
+    frame, n_ratings, n_negative = _movielens_frame(root, negatives, seed)
     tasks = TaskSpec(("click", "like", "five_star"), ("binary",) * 3, (0, 1, 1))
     split = time_split(frame["timestamp"].to_numpy(), groups=frame["user_id"].to_numpy())
     return build_splits("movielens", frame, split, categorical=list(MOVIELENS_CATEGORICAL),
                         numeric=list(MOVIELENS_NUMERIC), tasks=tasks, user_column="user_id",
-                        description=f"MovieLens-100K: {len(ratings):,} ratings + {n_negative:,} sampled "
+                        description=f"MovieLens-100K: {n_ratings:,} ratings + {n_negative:,} sampled "
                                     "negatives, per-user time split 80/10/10")
 
 
@@ -249,7 +250,7 @@ def movielens_multitask(root: str | Path | None = None, *, negatives: int = 1, s
     negatives (unrated items) are 0 for all six. Same features and per-user time split as
     :func:`movielens`; the labels read the timing of *other* ratings, never a feature.
     """
-    frame, ratings, n_negative = _movielens_frame(root, negatives, seed)
+    frame, n_ratings, n_negative = _movielens_frame(root, negatives, seed)
     rated = frame["rated"].to_numpy() == 1
     timing = frame.loc[rated, ["user_id", "timestamp"]].sort_values(["user_id", "timestamp"], kind="stable")
     same_user = timing["user_id"].to_numpy()[1:] == timing["user_id"].to_numpy()[:-1]
@@ -259,9 +260,8 @@ def movielens_multitask(root: str | Path | None = None, *, negatives: int = 1, s
     session = np.cumsum(starts)
     size = np.bincount(session)[session]
     timing = timing.assign(cont=(gap_next < CONTINUE_S).astype(float), long=(size >= LONG_SESSION).astype(float))
-    rating = frame["rating"].to_numpy()
-    frame = frame.assign(click=frame["rated"], like=(rating >= 4).astype(float), five_star=(rating == 5).astype(float),
-                         dislike=(rating <= 2).astype(float), **{"continue": 0.0}, long_session=0.0)
+    frame = frame.assign(dislike=(frame["rating"].to_numpy() <= 2).astype(float), **{"continue": 0.0},
+                         long_session=0.0)
     frame.loc[timing.index, "continue"] = timing["cont"]
     frame.loc[timing.index, "long_session"] = timing["long"]
     names = ("click", "continue", "long_session", "like", "five_star", "dislike")
@@ -270,7 +270,7 @@ def movielens_multitask(root: str | Path | None = None, *, negatives: int = 1, s
     return build_splits("movielens-mt", frame, split, categorical=list(MOVIELENS_CATEGORICAL),
                         numeric=list(MOVIELENS_NUMERIC), tasks=tasks, user_column="user_id",
                         description=f"MovieLens-100K, 6 tasks (watch-like: click, continue, long_session; "
-                                    f"interaction-like: like, five_star, dislike): {len(ratings):,} ratings + "
+                                    f"interaction-like: like, five_star, dislike): {n_ratings:,} ratings + "
                                     f"{n_negative:,} sampled negatives, per-user time split 80/10/10")
 
 
