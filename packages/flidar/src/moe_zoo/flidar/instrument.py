@@ -71,10 +71,12 @@ def shift_bins(values: Tensor, shift: Tensor) -> Tensor:
 
 def align(histograms: Tensor, irf: Tensor, reference_peak: float) -> tuple[Tensor, Tensor]:
     """Move ``histograms [B, T]`` and their ``irf`` (``[T]`` or ``[B, T]``) so the IRF peaks at
-    ``reference_peak`` (bins); returns both aligned, the IRF as ``[B, T]``."""
-    irf = irf.to(histograms.dtype).expand_as(histograms)
-    shift = reference_peak - peak_position(irf)
-    return shift_bins(histograms, shift), shift_bins(irf, shift)
+    ``reference_peak`` (bins); returns both aligned, the IRF as ``[B, T]`` (one IRF for all rows:
+    its peak found and the IRF moved once, then expanded)."""
+    irf = irf.to(histograms.dtype)
+    rows = irf if irf.dim() == 2 else irf[None]
+    shift = reference_peak - peak_position(rows)
+    return shift_bins(histograms, shift.expand(histograms.shape[0])), shift_bins(rows, shift).expand_as(histograms)
 
 
 def row_widths(irf: Tensor) -> Tensor:
