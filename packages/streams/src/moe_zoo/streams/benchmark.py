@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from moe_zoo.core import get_logger, setup_logging
+from moe_zoo.core.argtypes import non_negative_int, positive_int
 from moe_zoo.core.reporting import (
     format_mean_std,
     hardware_summary,
@@ -510,19 +511,17 @@ def records_date(records: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short smoke run; writes under benchmarks/quick/")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2 (quick: 0 1)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, help="default: 0 1 2 (quick: 0 1)")
     parser.add_argument("--models", nargs="+", default=None, help=f"default: {' '.join(list_benchmark_models())}")
     parser.add_argument("--rerun", nargs="+", default=None,
                         help="run only these models; the other models' rows come from the saved records")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--report-only", action="store_true", help="re-render the report from the saved records")
     parser.add_argument("--paper-scale", action="store_true",
                         help=f"run --streams at the paper's {PAPER_LENGTH:,} instances (one seed, models side by side)")
     parser.add_argument("--streams", nargs="+", default=None, help="--paper-scale: streams (default: the synthetic ones)")
     args = parser.parse_args(argv)
     setup_logging("INFO")
-    if args.workers < 1 or any(seed < 0 for seed in args.seeds or []):
-        parser.error("--workers must be >= 1 and seeds >= 0")
     if args.paper_scale:
         streams = args.streams or [s for s in FULL_LENGTHS if get_stream_spec(s).kind == "synthetic"]
         for stream in streams:
