@@ -376,10 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     if builtin_dir(WIDEDEEP) is None:
         fetch_builtin_data()
     began = time.perf_counter()
-    jobs = plan(seeds, args.quick, args.datasets)
-    records = run_jobs(jobs, args.workers)
     kept, timing, before, hardware = [], None, 0.0, hardware_summary()
-    if args.datasets:
+    if args.datasets:                          # the stored records are checked before any training
         saved = json.loads(results.read_text())
         if tuple(saved["seeds"]) != seeds:
             raise SystemExit(f"stored records use seeds {saved['seeds']}, not {list(seeds)}")
@@ -387,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         timing, before = saved["timing"], saved["seconds"]
         if recorded_hardware(saved) not in (None, hardware):     # say which machine measured which records
             hardware = f"{recorded_hardware(saved)}; {', '.join(args.datasets)}: {hardware}"
-    else:
+    jobs = plan(seeds, args.quick, args.datasets)
+    records = run_jobs(jobs, args.workers)
+    if not args.datasets:
         timing = epoch_time_ratio(1 if args.quick else 3, 6_000 if args.quick else 40_000, args.quick)
     names = list(dict.fromkeys([*(r.dataset for r in kept), *(j.dataset for j in jobs)]))
     records = kept + sorted(records, key=lambda r: (r.dataset, r.seed, list(MODELS | ABLATIONS).index(r.label)))
