@@ -106,10 +106,12 @@ def quarantine(prices: pd.DataFrame) -> pd.Series:
     amount is ``inf`` or negative. Only the row itself is read: no look-ahead, no other stock.
     """
     reasons = pd.Series("", index=prices.index, dtype=object)
+    clean = np.ones(len(prices), dtype=bool)     # rows without a reason yet (the first reason is kept)
 
     def flag(mask: np.ndarray, text: str) -> None:
-        fresh = mask & (reasons == "").to_numpy()
+        fresh = mask & clean
         reasons[fresh] = text
+        clean[fresh] = False
 
     flag(prices["close"].isna().to_numpy(), "missing close")
     present = [f for f in PRICE_FIELDS if f in prices.columns]
