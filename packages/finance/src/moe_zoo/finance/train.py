@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from moe_zoo.core import (
     save_checkpoint,
     seed_everything,
 )
+from moe_zoo.core.checks import check_ints, check_reals
 from moe_zoo.core.training_state import check_resume, load_training_state, save_training_state
 from moe_zoo.finance.backtest import BacktestConfig, BacktestResult, backtest, scaled_topk
 from moe_zoo.finance.data import load_sp500_2009
@@ -64,13 +64,8 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise InputError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("epochs", "days_per_batch", "patience"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "grad_clip"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise InputError(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value}")
+        check_ints("TrainConfig", self, {"epochs": 1, "days_per_batch": 1, "patience": 1})
+        check_reals("TrainConfig", self, positive=("lr",), non_negative=("weight_decay", "grad_clip"))
 
 
 @dataclass

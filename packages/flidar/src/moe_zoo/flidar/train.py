@@ -44,6 +44,7 @@ from moe_zoo.core import (
     save_checkpoint,
     seed_everything,
 )
+from moe_zoo.core.checks import check_reals
 from moe_zoo.core.training_state import check_resume, load_training_state, save_training_state
 from moe_zoo.flidar.losses import evidential_loss, physics_consistency_loss, regression_loss
 from moe_zoo.flidar.metrics import summarise
@@ -101,14 +102,9 @@ class TrainConfig(Config):
             raise InputError("TrainConfig: expert, critic and joint steps are all 0: nothing would be trained")
         if self.kind != "cnn" and self.expert_steps == 0:
             raise InputError(f"TrainConfig: {self.kind} needs expert_steps >= 1 (stage 1 trains the experts)")
-        positive = {"lr": self.lr, "joint_lr_scale": self.joint_lr_scale}
-        weights = {"kl_max": self.kl_max, "evidential_weight": self.evidential_weight, "expert_weight": self.expert_weight,
-                   "nuisance_weight": self.nuisance_weight, "physics_weight": self.physics_weight,
-                   "weight_decay": self.weight_decay}
-        for name, value in {**positive, **weights}.items():
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0 or (name in positive and value == 0):
-                kind = "> 0" if name in positive else ">= 0"
-                raise InputError(f"TrainConfig.{name} must be a finite number {kind}, got {value!r}")
+        check_reals("TrainConfig", self, positive=("lr", "joint_lr_scale"),
+                    non_negative=("kl_max", "evidential_weight", "expert_weight", "nuisance_weight", "physics_weight",
+                                  "weight_decay"))
 
     @property
     def total_steps(self) -> int:

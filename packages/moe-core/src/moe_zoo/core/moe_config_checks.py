@@ -4,24 +4,17 @@ outputs later."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 from moe_zoo.core.activations import ACTIVATIONS
+from moe_zoo.core.checks import check_ints, check_reals
+from moe_zoo.core.checks import is_finite_real as _is_real
+from moe_zoo.core.checks import is_int as _is_int
 from moe_zoo.core.dispatch import check_backend_name
 from moe_zoo.core.errors import InputError
 from moe_zoo.core.routing import SCORE_FUNCTIONS
 
 ROUTERS = ("topk", "topp", "expert_choice", "hash", "dense_to_sparse")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _fail(field: str, expected: str, value: Any) -> InputError:
@@ -32,10 +25,7 @@ def check_moe_config(config: Any) -> None:
     """Raise :class:`InputError` for the first field of ``config`` out of its type or range."""
     ints = {"d_model": 1, "d_hidden": 1, "n_experts": 1, "top_k": 1, "dts_anneal_steps": 1,
             "n_shared_experts": 0, "n_zero": 0, "n_copy": 0, "n_constant": 0}
-    for field, low in ints.items():
-        value = getattr(config, field)
-        if not (_is_int(value) and value >= low):
-            raise _fail(field, f"an integer >= {low}", value)
+    check_ints("MoEConfig", config, ints)
     for field in ("n_groups", "topk_groups", "max_k", "hash_vocab_size", "shared_hidden"):
         value = getattr(config, field)
         if value is not None and not (_is_int(value) and value >= 1):
@@ -47,8 +37,7 @@ def check_moe_config(config: Any) -> None:
         if not (_is_real(value) and value > 0):
             raise _fail(field, "a finite number > 0" + (" or None (dropless)" if field == "capacity_factor" else ""),
                         value)
-    if not (_is_real(config.jitter) and config.jitter >= 0):
-        raise _fail("jitter", "a finite number >= 0", config.jitter)
+    check_reals("MoEConfig", config, non_negative=("jitter",))
     if not (_is_real(config.top_p) and 0 < config.top_p <= 1):
         raise _fail("top_p", "in (0, 1]", config.top_p)
     check_backend_name(config.backend)

@@ -27,6 +27,7 @@ from moe_zoo.core import (
     save_checkpoint,
     seed_everything,
 )
+from moe_zoo.core.checks import check_ints, check_reals
 from moe_zoo.recsys.data import load_dataset
 from moe_zoo.recsys.dataset import MultiTaskData, Splits
 from moe_zoo.recsys.losses import multitask_loss, task_losses, to_predictions
@@ -48,16 +49,8 @@ class TrainConfig(Config):
     eval_batch_size: int = 8192
 
     def __post_init__(self) -> None:
-        for name, least in (("epochs", 1), ("batch_size", 2), ("patience", 1), ("eval_batch_size", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise InputError(f"TrainConfig: {name} must be an integer >= {least}, got {value!r} "
-                                 "(a value that means 'no training' is an error, not a default)")
-        for name in ("lr", "weight_decay"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise InputError(f"TrainConfig: {name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, "
-                                 f"got {value!r}")
+        check_ints("TrainConfig", self, {"epochs": 1, "batch_size": 2, "patience": 1, "eval_batch_size": 1})
+        check_reals("TrainConfig", self, positive=("lr",), non_negative=("weight_decay",))
 
 
 @dataclass
