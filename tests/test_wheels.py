@@ -37,7 +37,7 @@ PREDICT = {
     "vad": """
         import numpy as np
         from moe_zoo import vad
-        from moe_zoo.vad.features import mobilenet_weights_path
+        from moe_zoo.core.backbones import mobilenet_v2_weights_path as mobilenet_weights_path
         from moe_zoo.vad.video import write_video
 
         frames = np.zeros((24, 96, 128, 3), np.uint8)

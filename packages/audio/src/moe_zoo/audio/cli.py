@@ -1,0 +1,9 @@
+"""``moe-zoo audio ...`` (work in progress)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_subparsers(dest="verb", metavar="VERB")

@@ -1,0 +1,1 @@
+"""Models of this package, registered in the zoo (work in progress)."""
