@@ -38,7 +38,7 @@ PREDICT = {
         import numpy as np
         from moe_zoo import vad
         from moe_zoo.core.backbones import mobilenet_v2_weights_path as mobilenet_weights_path
-        from moe_zoo.vad.video import write_video
+        from moe_zoo.core.video import write_video
 
         frames = np.zeros((24, 96, 128, 3), np.uint8)
         frames[:] = np.linspace(40, 200, 128, dtype=np.uint8)[None, None, :, None]

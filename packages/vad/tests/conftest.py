@@ -13,8 +13,8 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def vtest_frames() -> tuple[np.ndarray, float]:
     """The first 48 frames of opencv-doc's vtest.avi at full size (768x576, 10 fps): real footage."""
+    from moe_zoo.core.video import iter_frames, probe
     from moe_zoo.vad.synthesis import opencv_data_path
-    from moe_zoo.vad.video import iter_frames, probe
 
     path = opencv_data_path("vtest.avi")
     frames = []
@@ -28,7 +28,7 @@ def vtest_frames() -> tuple[np.ndarray, float]:
 @pytest.fixture(scope="session")
 def short_clip(vtest_frames, tmp_path_factory) -> str:
     """The 48 real frames written as an H.264 .mp4 (4.8 s at 10 fps, 768x576)."""
-    from moe_zoo.vad.video import write_video
+    from moe_zoo.core.video import write_video
 
     frames, fps = vtest_frames
     return str(write_video(tmp_path_factory.mktemp("clips") / "vtest48.mp4", frames, fps))

@@ -11,11 +11,11 @@ import torch
 
 from moe_zoo.core import InputError
 from moe_zoo.core.cli import main
+from moe_zoo.core.video import VideoInputError
 from moe_zoo.vad.features import MOTION_DIM, FeatureConfig, MobileNetMotionExtractor
 from moe_zoo.vad.model import GSMoE, GSMoEConfig
 from moe_zoo.vad.predict import predict
 from moe_zoo.vad.synthesis import AnomalyEvent, render
-from moe_zoo.vad.video import VideoInputError
 
 SHIPPED = files("moe_zoo.vad").joinpath("weights/gsmoe_builtin.safetensors")
 requires_shipped = pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not built yet")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from moe_zoo.core import InputError
+from moe_zoo.core.video import VideoInputError
 from moe_zoo.vad.calibration import MIN_SNIPPETS, Calibration
 from moe_zoo.vad.features import MOTION_DIM, FeatureConfig, MobileNetMotionExtractor
 from moe_zoo.vad.model import GSMoE, GSMoEConfig
@@ -15,7 +16,6 @@ from moe_zoo.vad.predict import calibrate, predict
 from moe_zoo.vad.scope import FeatureStats, out_of_distribution
 from moe_zoo.vad.synthesis import AnomalyEvent, opencv_data_path, render
 from moe_zoo.vad.timing import frame_to_resampled, resample
-from moe_zoo.vad.video import VideoInputError
 
 
 def _model(seed: int = 0, stats: bool = False) -> GSMoE:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from moe_zoo.core import Config, InputError, get_logger
+from moe_zoo.core.video import iter_frames, probe
 from moe_zoo.vad.data import NORMAL, FeatureSet, VideoFeatures, read_list, split_concatenated
 from moe_zoo.vad.features import FeatureConfig, SnippetExtractor, extract_stream, make_extractor
 from moe_zoo.vad.synthesis import (
@@ -41,7 +42,6 @@ from moe_zoo.vad.synthesis import (
     render,
     sample_event,
 )
-from moe_zoo.vad.video import iter_frames, probe
 
 _log = get_logger(__name__)
 FOOTAGE = "vtest.avi"

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from moe_zoo.core import Config, InputError, get_logger
+from moe_zoo.core.video import iter_frames, probe
 from moe_zoo.vad.builtin import building, cache_root
 from moe_zoo.vad.data import NORMAL, FeatureSet, VideoFeatures
 from moe_zoo.vad.features import FeatureConfig, extract_stream, make_extractor, pad_to_snippets
 from moe_zoo.vad.synthesis import ALL_CLASSES, OPENCV_DATA, render, sample_event
 from moe_zoo.vad.timing import resample
-from moe_zoo.vad.video import iter_frames, probe
 
 _log = get_logger(__name__)
 DECODE_SIDE = 320

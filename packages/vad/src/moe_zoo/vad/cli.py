@@ -13,8 +13,8 @@ from importlib.resources import files
 
 from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
 from moe_zoo.core.errors import InputError
+from moe_zoo.core.video import check_file
 from moe_zoo.vad.presets import PRESETS, VARIANTS
-from moe_zoo.vad.video import check_file
 
 SHIPPED = "weights/gsmoe_builtin.safetensors"
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from moe_zoo.core.video import write_video
 from moe_zoo.vad.builtin import BuiltinConfig, footage_frames
 from moe_zoo.vad.metrics import frame_auc
 from moe_zoo.vad.plots import label_segments
 from moe_zoo.vad.predict import load_default_model, predict
 from moe_zoo.vad.synthesis import ALL_CLASSES, render, sample_event
-from moe_zoo.vad.video import write_video
 
 CLIP_LEN = 128
 SEED = 11

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from moe_zoo.core import InputError, create_model, get_logger, load_model, resolve_device
+from moe_zoo.core.video import DEFAULT_MAX_SIDE, DecodeReport, iter_frames, probe
 from moe_zoo.vad.calibration import DEFAULT_SCORED, Calibration
 from moe_zoo.vad.features import SnippetExtractor, extract_stream, make_extractor
 from moe_zoo.vad.losses import topk_count
@@ -19,7 +20,6 @@ from moe_zoo.vad.model import GSMoE
 from moe_zoo.vad.plots import label_segments, plot_scores
 from moe_zoo.vad.scope import input_warnings, out_of_distribution
 from moe_zoo.vad.timing import check_fps, frame_to_resampled, resample
-from moe_zoo.vad.video import DEFAULT_MAX_SIDE, DecodeReport, iter_frames, probe
 
 _log = get_logger(__name__)
 

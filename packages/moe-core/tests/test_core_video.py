@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moe_zoo.vad.video import (
+from moe_zoo.core.video import (
     VideoInputError,
     iter_frames,
     probe,
@@ -16,6 +16,27 @@ from moe_zoo.vad.video import (
     scaled_size,
     write_video,
 )
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")   # Debian opencv-doc (vad's apt.txt)
+
+
+@pytest.fixture(scope="module")
+def vtest_frames() -> tuple[np.ndarray, float]:
+    """The first 48 frames of opencv-doc's vtest.avi at full size (768x576, 10 fps): real footage."""
+    frames = []
+    for frame in iter_frames(VTEST, max_side=None):
+        frames.append(frame)
+        if len(frames) == 48:
+            break
+    return np.stack(frames), probe(VTEST).fps
+
+
+@pytest.fixture(scope="module")
+def short_clip(vtest_frames, tmp_path_factory) -> str:
+    """The 48 real frames written as an H.264 .mp4 (4.8 s at 10 fps, 768x576)."""
+    frames, fps = vtest_frames
+    return str(write_video(tmp_path_factory.mktemp("clips") / "vtest48.mp4", frames, fps))
+
 
 
 def test_write_then_read_round_trip(tmp_path, vtest_frames):

@@ -1,4 +1,4 @@
-"""Video input and output with PyAV (FFmpeg bundled in the wheel).
+"""Video input and output with PyAV (FFmpeg bundled in the wheel; packages that call this depend on `av`).
 
 Reading is streaming: :func:`iter_frames` yields RGB frames (optionally downscaled by
 FFmpeg's swscale, which is far cheaper than decoding to full size and resizing in numpy), so
