@@ -51,9 +51,25 @@ def test_streaming_in_chunks_equals_one_pass(vtest_frames):
     frames = _downscaled(vtest_frames[0][:44])                        # 5.5 snippets: padded tail
     extractor = MobileNetMotionExtractor(MOTION_ONLY)
     streamed, n = extract_stream(iter(frames), extractor, chunk_snippets=2)
-    padded = np.concatenate([frames, np.repeat(frames[-1:], 4, 0)])
+    padded = np.concatenate([frames, frames[[42, 41, 40, 39]]])      # mirrored, no repeated frame
     assert n == 44 and streamed.shape == (6, MOTION_DIM)
     np.testing.assert_allclose(streamed, extractor.extract(padded), atol=1e-5)
+
+
+def test_repeated_frame_share_tells_a_frozen_feed_from_a_still_scene(vtest_frames):
+    """The repeated-frame column (``repeat_feature``): 1 on a frozen snippet, 0 on live footage, and
+    the padding of a partial last snippet repeats no frame."""
+    frames = _downscaled(vtest_frames[0][:32])
+    frozen, _ = render(frames, AnomalyEvent("freeze", 8, 24, seed=1))
+    extractor = MobileNetMotionExtractor(FeatureConfig(use_cnn=False, repeat_feature=True))
+    assert extractor.dim == MOTION_DIM + 1 and FeatureConfig(repeat_feature=True).dim == 1280 + MOTION_DIM + 1
+    live, still = extractor.extract(frames)[:, -1], extractor.extract(frozen)[:, -1]
+    np.testing.assert_array_equal(live, 0.0)
+    np.testing.assert_array_equal(still, [0.0, 1.0, 1.0, 0.0])      # frames 8-23 repeat frame 8
+    np.testing.assert_array_equal(extractor.extract(frames)[:, :-1], MobileNetMotionExtractor(MOTION_ONLY).extract(frames))
+    tail, _ = extract_stream(iter(frames[:27]), extractor)            # 3 frames + 5 of padding
+    assert tail[-1, -1] == 0.0
+    assert extract_stream(iter(frames[:1]), extractor)[0][0, -1] == 1.0   # one frame: only repeats
 
 
 def test_extractor_input_errors():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -151,11 +153,49 @@ def test_encoder_from_skips_stage_one(splits):
     train_set, _ = splits
     config = TrainConfig(seed=2, **{**SHORT, "encoder_steps": 20, "expert_steps": 10, "gate_steps": 5})
     first = train(train_set, config, MODEL, progress=False)
-    second = train(train_set, config.replace(variant="gsmoe-no-tgs"), MODEL, progress=False,
+    second = train(train_set, config.replace(variant="single"), MODEL, progress=False,
                    encoder_from=first.model)
     assert "encoder" not in second.history
     for a, b in zip(first.model.encoder.parameters(), second.model.encoder.parameters()):
         torch.testing.assert_close(a, b)
+    with pytest.raises(InputError, match="own task encoder"):   # its encoder is trained without TGS
+        train(train_set, config.replace(variant="gsmoe-no-tgs"), MODEL, progress=False, encoder_from=first.model)
+
+
+def test_tgs_supervises_the_task_encoder_after_its_warm_up(splits, monkeypatch):
+    """Stage 1 (``variant='urdmu'``) with the TGS term, without it (``tgs_weight=0``) and with the
+    warm-up covering the whole stage (``encoder_tgs_from=1``): the warm-up steps are UR-DMU's loss
+    alone, after it the term is the BCE between the encoder's coarse scores and the splats fitted to
+    them (checked against ``tgs_loss`` on the same scores), and it changes the encoder's weights."""
+    train_module = importlib.import_module("moe_zoo.vad.train")   # the package's `train` is the function
+    train_set, _ = splits
+    config = TrainConfig(variant="urdmu", seed=3, **{**SHORT, "encoder_steps": 12}, encoder_ema=0.0)
+    seen = []
+    original = train_module.tgs_loss
+
+    def spy(scores, weight=None, **options):
+        value = original(scores, weight, **options)
+        seen.append((scores.detach().clone(), weight.clone(), value.item(), options))
+        return value
+
+    monkeypatch.setattr(train_module, "tgs_loss", spy)
+    guided = train(train_set, config, MODEL, progress=False)
+    assert len(seen) == 6 and len(guided.history["encoder_tgs"]) == 6           # steps 6-11 of 12
+    for scores, weight, value, options in seen:
+        assert scores.shape == (2 * SHORT["batch_size"], T) and weight.tolist() == [0.0] * 8 + [1.0] * 8
+        assert options == {"prominence": config.tgs_prominence, "rel_height": config.tgs_rel_height}
+        assert value == pytest.approx(original(scores, weight, **options).item()) and value > 0
+    seen.clear()
+    plain = train(train_set, config.replace(tgs_weight=0.0), MODEL, progress=False)
+    warm_only = train(train_set, config.replace(encoder_tgs_from=1.0), MODEL, progress=False)
+    assert not seen and plain.history["encoder_tgs"] == warm_only.history["encoder_tgs"] == []
+    for a, b in zip(plain.model.encoder.parameters(), warm_only.model.encoder.parameters()):
+        torch.testing.assert_close(a, b)                      # TGS off = warm-up only: identical
+    changed = [not torch.allclose(a, c) for a, c in zip(plain.model.encoder.parameters(),
+                                                         guided.model.encoder.parameters())]
+    assert any(changed)                                       # the TGS term reached the encoder
+    with pytest.raises(InputError, match="encoder_tgs_from"):
+        TrainConfig(encoder_tgs_from=1.5)
 
 
 def test_the_gate_kl_term_pulls_the_gate_towards_the_plain_average(splits):

@@ -15,10 +15,17 @@ whichever are installed are used, and the checkpoint records which):
 ==============  ============================================================  ===================
 
 Training clips (per camera, :class:`CameraDataConfig`) are cut at the model's frame rate (10 fps)
-from the footage at a random speed (x0.8-1.25 of real time, so frame rates differ), a random
+from the footage at a random speed (x0.8-1.25 of real time, so frame rates differ; never slower
+than the footage's own frame rate allows, since repeating frames would look like a frozen feed:
+x1.0-1.25 for the 10 fps ``vtest``), a random
 framing (a crop covering 60-100 % of each side, mirrored at random), scale (long side 160-320
 pixels) and colour (brightness, contrast, channel gains, gamma), with one injected event of
 :data:`~moe_zoo.vad.synthesis.ALL_CLASSES` (or none) labelled on exactly the frames it changed.
+Features: the default MobileNetV2 + motion statistics plus the repeated-frame share
+(``FeatureConfig.repeat_feature``), so a frozen feed differs from a still scene.
+Version 1 of this data (before 2026-12-06) let clips of ``vtest`` play slower than its 10 fps by
+repeating frames and had no repeated-frame feature: its normal clips taught that repeated frames
+are normal, and ``freeze`` ranked at chance (package README).
 
 Held-out evaluation assets (:func:`camera_assets`, no augmentation): the camera's footage
 resampled to 10 fps, its first ``calibration_share`` as the calibration clip, the rest as
@@ -75,7 +82,7 @@ def camera_files() -> dict[str, Path]:
 class CameraDataConfig(Config):
     """How the multi-camera training clips and held-out assets are made (hash names the cache)."""
 
-    version: int = 1
+    version: int = 2                   # 2: no frame repeated by the speed change; repeated-frame feature
     clip_len: int = 64                 # frames at the model's rate (shorter cameras: what fits)
     normal_per_camera: int = 40
     per_class_per_camera: int = 5
@@ -86,7 +93,7 @@ class CameraDataConfig(Config):
     calibration_share: float = 0.4
     test_clips_per_class: int = 2
     seed: int = 0
-    features: FeatureConfig = field(default_factory=FeatureConfig)
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(repeat_feature=True))
 
     def key(self, camera: str) -> str:
         return hashlib.sha256((self.to_json(None) + camera).encode()).hexdigest()[:10]
@@ -132,11 +139,14 @@ def _train_clips(camera: str, frames: np.ndarray, fps: float, config: CameraData
     rng = np.random.default_rng([config.seed, int(hashlib.sha256(camera.encode()).hexdigest()[:8], 16)])
     model_fps = config.features.fps
     duration = len(frames) / fps
-    length = _clip_len(int(duration * model_fps), config, config.speed[1])
+    # slowest speed that keeps every source frame distinct: speed * fps_source / fps_model >= 1 per step
+    slowest = model_fps / fps if config.version >= 2 else 0.0
+    speeds = (max(config.speed[0], slowest), max(config.speed[1], slowest))
+    length = _clip_len(int(duration * model_fps), config, speeds[1])
     kinds = [NORMAL] * config.normal_per_camera + [k for k in config.classes for _ in range(config.per_class_per_camera)]
     records = []
     for i, kind in enumerate(kinds):
-        speed = rng.uniform(*config.speed)
+        speed = rng.uniform(*speeds)
         span = length * speed / model_fps                               # seconds of footage
         start = rng.uniform(0, max(0.0, duration - span))
         index = np.minimum(np.floor((start + np.arange(length) * speed / model_fps) * fps).astype(int), len(frames) - 1)
@@ -212,7 +222,7 @@ def load_cameras(cameras: list[str] | None = None, config: CameraDataConfig | No
             kind = record["kind"]
             videos.append(VideoFeatures(record["name"], (root / "train" / f"{record['name']}.npy",),
                                         int(kind != NORMAL), (kind,), frame_labels=labels))
-    return FeatureSet(videos, config.features.snippet_len)
+    return FeatureSet(videos, config.features.snippet_len, config.features)
 
 
 @dataclass

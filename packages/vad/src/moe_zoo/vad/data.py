@@ -25,10 +25,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from moe_zoo.core import InputError
+
+if TYPE_CHECKING:
+    from moe_zoo.vad.features import FeatureConfig
 
 NORMAL = "Normal"
 XD_CLASSES = {"A": NORMAL, "B1": "Fighting", "B2": "Shooting", "B4": "Riot", "B5": "Abuse",
@@ -70,10 +74,13 @@ class VideoFeatures:
 
 @dataclass
 class FeatureSet:
-    """A list of videos plus the number of frames per snippet of their features."""
+    """A list of videos plus the number of frames per snippet of their features, and the
+    :class:`~moe_zoo.vad.features.FeatureConfig` that made them when it is not the default
+    (a model trained on them records it, so predict extracts the same features)."""
 
     videos: list[VideoFeatures]
     snippet_len: int = UCF_SNIPPET
+    features: FeatureConfig | None = None
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -87,7 +94,7 @@ class FeatureSet:
         return tuple(sorted({c for v in self.videos for c in v.classes if c != NORMAL}))
 
     def subset(self, keep: Sequence[int]) -> FeatureSet:
-        return FeatureSet([self.videos[i] for i in keep], self.snippet_len)
+        return FeatureSet([self.videos[i] for i in keep], self.snippet_len, self.features)
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -11,7 +11,9 @@ and its feature is
 * motion ``[34]`` on all frames of the snippet at 96x72 grey: frame-difference energy (global,
   per cell of a 4x6 grid, moving-area fraction), global translation between consecutive frames
   by phase correlation (camera shake), brightness level and jumps (flash), and the persistent
-  change between the frame before the snippet and its last frame (objects that appear and stay).
+  change between the frame before the snippet and its last frame (objects that appear and stay);
+  with ``FeatureConfig.repeat_feature`` (the camera data's features, ours) one more column: the
+  share of repeated frames inside the snippet (a frozen feed).
 
 Any other extractor (I3D, CLIP, ...) plugs in by implementing :class:`SnippetExtractor`:
 ``extract(frames, previous) -> [snippets, dim]``.
@@ -32,7 +34,8 @@ from moe_zoo.core.backbones import IMAGENET_MEAN, IMAGENET_STD, load_mobilenet_v
 _log = get_logger(__name__)
 
 MOTION_GRID = (4, 6)
-MOTION_DIM = 10 + MOTION_GRID[0] * MOTION_GRID[1]
+MOTION_DIM = 10 + MOTION_GRID[0] * MOTION_GRID[1]   # without the repeated-frame column
+REPEAT_TOLERANCE = 1e-4   # mean grey difference (in [0, 1]) under which a frame counts as repeated
 CNN_DIM = 1280
 
 
@@ -46,6 +49,7 @@ class FeatureConfig(Config):
     motion_size: tuple[int, int] = (96, 72)  # (width, height) of the grey motion frames
     use_cnn: bool = True
     fps: float = 10.0  # frame rate the model was trained at; predict resamples faster clips to it
+    repeat_feature: bool = False  # motion gets the share of repeated frames (frozen feed; ours)
 
     def __post_init__(self) -> None:
         import math
@@ -58,8 +62,12 @@ class FeatureConfig(Config):
         return self.snippet_len / self.fps
 
     @property
+    def motion_dim(self) -> int:
+        return MOTION_DIM + int(self.repeat_feature)
+
+    @property
     def dim(self) -> int:
-        return (CNN_DIM if self.use_cnn else 0) + MOTION_DIM
+        return (CNN_DIM if self.use_cnn else 0) + self.motion_dim
 
 
 class SnippetExtractor(Protocol):
@@ -90,13 +98,18 @@ def _phase_shift(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(dx * dx + dy * dy)
 
 
-def motion_features(grey: torch.Tensor, previous: torch.Tensor, snippet_len: int) -> torch.Tensor:
+def motion_features(grey: torch.Tensor, previous: torch.Tensor, snippet_len: int,
+                    repeats: bool = False) -> torch.Tensor:
     """Motion statistics per snippet from grey frames ``[N, h, w]`` in [0, 1] and the frame before.
 
     With ``d_i = |f_i - f_{i-1}|`` over the snippet's frames (``f_{-1}`` = frame before it):
     ``[10 * mean d, 10 * max_i mean d_i, moving fraction mean(d > 0.08), shift mean/max / 4,
     brightness mean, 10 * mean signed brightness step, 10 * max |brightness step|,
     10 * mean |f_last - f_{-1}|, 10 * max_cell |f_last - f_{-1}|, 10 * grid mean d (4x6)]``.
+    With ``repeats``, last: the share of repeated frames ``(1 / (L - 1)) sum_{i=1}^{L-1} 1[mean d_i < 1e-4]``
+    over the pairs inside the snippet (a frozen feed repeats frames exactly; live footage never
+    does: sensor noise alone moves the mean grey difference above 1e-4). The pair with the frame
+    before the snippet is left out: at the start of a video that frame is the first frame itself.
     """
     n, h, w = grey.shape
     s = n // snippet_len
@@ -117,7 +130,10 @@ def motion_features(grey: torch.Tensor, previous: torch.Tensor, snippet_len: int
         level[1:].view(s, snippet_len).mean(1), 10 * step.mean(1), 10 * step.abs().amax(1),
         10 * persistent.mean((1, 2)), 10 * persistent_cells.amax(1),
     ]
-    return torch.cat([torch.stack(columns, 1), 10 * grid], 1)
+    parts = [torch.stack(columns, 1), 10 * grid]
+    if repeats:
+        parts.append((per_frame[:, 1:] < REPEAT_TOLERANCE).float().mean(1, keepdim=True))
+    return torch.cat(parts, 1)
 
 
 class MobileNetMotionExtractor:
@@ -159,7 +175,7 @@ class MobileNetMotionExtractor:
             video_with_context = torch.cat([video[:1], video])  # the first frame is its own predecessor
         grey = video_with_context.permute(0, 3, 1, 2).float().mean(1, keepdim=True) / 255.0
         grey = F.interpolate(grey, size=(mh, mw), mode="area")[:, 0]
-        parts = [motion_features(grey[1:], grey[0], length)]
+        parts = [motion_features(grey[1:], grey[0], length, self.config.repeat_feature)]
         if self._cnn is not None:
             offsets = self._sample_offsets()
             index = (np.arange(s)[:, None] * length + offsets[None]).reshape(-1)
@@ -184,15 +200,19 @@ _EXTRACTORS: dict[tuple[str, str], MobileNetMotionExtractor] = {}
 
 
 def pad_to_snippets(frames: np.ndarray, snippet_len: int) -> np.ndarray:
-    """Repeat the last frame so the count is a multiple of ``snippet_len``."""
+    """Pad to a multiple of ``snippet_len`` frames by mirroring the last ones (``..., f_{n-2}, f_{n-1},
+    f_{n-2}, f_{n-3}, ...``): repeating the last frame would look like a frozen feed."""
     extra = (-len(frames)) % snippet_len
-    return frames if extra == 0 else np.concatenate([frames, np.repeat(frames[-1:], extra, axis=0)])
+    if extra == 0:
+        return frames
+    mode = "reflect" if len(frames) > 1 else "edge"   # a single frame can only be repeated
+    return np.pad(frames, ((0, extra),) + ((0, 0),) * (frames.ndim - 1), mode=mode)
 
 
 def extract_stream(frames, extractor: SnippetExtractor, *, chunk_snippets: int = 16) -> tuple[np.ndarray, int]:
     """Features ``[S, dim]`` of a frame stream (any iterable of ``uint8 [H, W, 3]``), extracted
     ``chunk_snippets`` snippets at a time so memory stays bounded; returns ``(features, n_frames)``.
-    The last partial snippet is padded by repeating its last frame."""
+    The last partial snippet is padded by :func:`pad_to_snippets`."""
     length = extractor.snippet_len
     chunk, parts, previous, n_frames = [], [], None, 0
     for frame in frames:

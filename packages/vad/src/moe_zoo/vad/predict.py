@@ -238,13 +238,13 @@ def calibrate(normal_clip: str | Path | np.ndarray | Iterable[np.ndarray], model
     calibration=...)``; ``save`` writes it (safetensors + JSON header). The formula is in
     :mod:`moe_zoo.vad.calibration`; ``scored`` picks the views that raise the score (default: the model's
     score alone; ``("score", "motion")`` or ``("score", "appearance", "motion")`` add novelty views)."""
-    from moe_zoo.vad.features import MOTION_DIM, MobileNetMotionExtractor
+    from moe_zoo.vad.features import MobileNetMotionExtractor
 
     device = resolve_device(device)
     net = _resolve_model(model, device)
     result = predict(normal_clip, net, fps=fps, max_side=max_side, extractor=extractor, device=device)
     used = extractor or make_extractor(net.config.features, device=device)
-    motion = MOTION_DIM if isinstance(used, MobileNetMotionExtractor) else None
+    motion = used.config.motion_dim if isinstance(used, MobileNetMotionExtractor) else None
     calibration = Calibration.fit(net, result.features, result.raw_snippet_scores, motion_dim=motion,
                                   source=result.source, scored=tuple(scored))
     if save is not None:

@@ -73,7 +73,7 @@ def input_warnings(*, n_frames: int, n_used: int, snippet_len: int, model_fps: f
         warnings.append(f"no pixel changes in {n_frames} frames (a still image or a frozen feed)")
     if n_used < snippet_len:
         warnings.append(f"clip shorter than one snippet ({n_used} frames at {model_fps:g} fps < {snippet_len} "
-                        f"frames = {seconds:g} s): it was padded by repeating its last frame")
+                        f"frames = {seconds:g} s): it was padded with mirrored frames")
     if partial:
         warnings.append(f"the file decoded only partly ({partial}): scores cover the decoded frames only")
     if min(height, width) < MIN_SIDE:

@@ -2,10 +2,13 @@
 
 GS-MoE (order from the paper; step counts and learning rate scaled to the built-in data):
 
-1. **Task encoder** (UR-DMU) on raw snippet features with UR-DMU's loss
-   (:func:`~moe_zoo.vad.losses.urdmu_loss`), batches of ``b`` normal + ``b`` abnormal videos each
-   resampled to ``n_segments`` segments; the stage ends on an EMA of its weights
-   (:func:`update_weight_ema`, ``encoder_ema``; ours).
+1. **Task encoder** (UR-DMU) on raw snippet features, batches of ``b`` normal + ``b`` abnormal
+   videos each resampled to ``n_segments`` segments: a warm-up with UR-DMU's loss alone
+   (:func:`~moe_zoo.vad.losses.urdmu_loss`) for the first ``encoder_tgs_from`` share of its steps,
+   then ``L = L_urdmu + w_tgs L_tgs(c)`` with the TGS term on its own coarse scores ``c``
+   (:func:`~moe_zoo.vad.losses.tgs_loss`: Gaussians fitted to the batch's current, detached curves
+   of the anomalous videos, as the paper guides the task encoder); the stage ends on an EMA of its
+   weights (:func:`update_weight_ema`, ``encoder_ema``; ours).
 2. **Class experts** on the frozen task-aware features. Expert ``e`` sees only videos of class
    ``e`` (target 1) and normal videos (target 0): ``L_e = BCE(topk(s^e), y) + w_tgs L_tgs(s^e)``,
    the TGS term on its class's videos. The Gaussians are fitted to the *task encoder's coarse
@@ -62,6 +65,7 @@ from moe_zoo.vad.losses import (
     bce,
     gaussian_pseudo_labels,
     mil_ranking_loss,
+    tgs_loss,
     topk_mil_loss,
     urdmu_loss,
 )
@@ -92,6 +96,7 @@ class TrainConfig(Config):
     weight_decay: float = 5e-5
     feature_dropout: float = 0.2  # dropout on the frozen task-aware features in stages 2-3
     tgs_weight: float = 1.0
+    encoder_tgs_from: float = 0.5  # share of stage 1 that is warm-up (UR-DMU's loss alone) before TGS joins
     gate_tgs: bool = True         # also guide the gate with the splatted pseudo-labels
     gate_uniform_kl: float = 0.1  # weight of KL(g_t || uniform) on the gate (stage 3)
     tgs_prominence: float = 0.1
@@ -101,6 +106,8 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise InputError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not 0.0 <= self.encoder_tgs_from <= 1.0:
+            raise InputError(f"encoder_tgs_from must be in [0, 1], got {self.encoder_tgs_from}")
         if not 0.0 <= self.encoder_ema < 1.0:
             raise InputError(f"encoder_ema must be in [0, 1), got {self.encoder_ema}")
         for name in ("n_segments", "batch_size", "encoder_steps", "expert_steps", "gate_steps", "mil_steps"):
@@ -230,7 +237,7 @@ def model_config_for(data: FeatureSet, variant: str = "gsmoe", base: GSMoEConfig
     feature size, snippet length and classes) with the switches the variant decides, then ``overrides``;
     an error when its feature size is not the data's."""
     feature_dim = data.videos[0].load().shape[-1]
-    snippet_config = FeatureConfig(snippet_len=data.snippet_len)
+    snippet_config = data.features or FeatureConfig(snippet_len=data.snippet_len)
     if variant == "mil":
         config = (base or MILConfig(feature_dim=feature_dim, features=snippet_config)).replace(**overrides)
     else:
@@ -274,12 +281,15 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     ``state_path`` makes the run resumable: the training state is written atomically after each
     stage and every ``checkpoint_every`` steps, and a rerun with the same path continues from it.
     ``encoder_from`` reuses the trained task encoder of another GS-MoE run instead of stage 1
-    (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway);
+    (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway;
+    not for ``gsmoe-no-tgs``, whose encoder is trained without the TGS term);
     the variants that differ from ``gsmoe`` only in the gate (``gsmoe-fusion``, ``gsmoe-free-gate``)
     reuse its class experts too and train stage 3 alone. A state written with other settings
     (training config, architecture or data) is refused unless ``force_restart``, which discards it.
     """
     config = config or TrainConfig()
+    if encoder_from is not None and config.variant == "gsmoe-no-tgs":
+        raise InputError("gsmoe-no-tgs trains its own task encoder (without TGS): encoder_from does not apply")
     if data is None:
         from moe_zoo.vad.builtin import load_builtin
 
@@ -399,10 +409,19 @@ def _train_gsmoe(model: GSMoE, batches: _Batches, config: TrainConfig, device, h
     encoder.train()
     enc_opt = _optimizer(encoder.parameters(), config, config.encoder_lr)
 
+    tgs_from = round(config.encoder_tgs_from * config.encoder_steps)
+    encoder_tgs = history.setdefault("encoder_tgs", [])
+
     def encoder_step(step: int) -> Tensor:
         index = batches.indices(config.batch_size, 0, step)
+        labels = batches.labels[index].to(device)
         out = encoder.forward_train(batches.features(index).to(device))
-        return urdmu_loss(out, batches.labels[index].to(device), divisor=divisor)["total"]
+        loss = urdmu_loss(out, labels, divisor=divisor)["total"]
+        if tgs_weight and step >= tgs_from:  # after the warm-up: splats of the encoder's own coarse curve
+            term = tgs_loss(out.scores, labels, prominence=config.tgs_prominence, rel_height=config.tgs_rel_height)
+            encoder_tgs.append(term.item())
+            loss = loss + tgs_weight * term
+        return loss
 
     _stage(resume, 0, "encoder", config.encoder_steps, encoder_step, enc_opt, history, progress, config,
            ema=config.encoder_ema)
