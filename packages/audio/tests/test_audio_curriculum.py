@@ -1,0 +1,100 @@
+import pytest
+import torch
+from audio_helpers import TINY
+
+from moe_zoo.audio.batching import Example
+from moe_zoo.audio.model import UniMoEAudio
+from moe_zoo.audio.tokens import apply_delay
+from moe_zoo.audio.train import (
+    TASKS,
+    TrainConfig,
+    fit,
+    merge_specialists,
+    run_steps,
+    split_ffn,
+    warmup_parameters,
+)
+from moe_zoo.core import InputError
+from moe_zoo.core.activations import activate
+from moe_zoo.core.experts import FeedForward
+
+
+def pools():
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for task, token in zip(TASKS, (2, 3)):
+        out[task] = [Example(task, [token, 5 + i, 1], apply_delay(torch.randint(0, 16, (2, 6), generator=g), (0, 1), 16))
+                     for i in range(4)]
+    return out
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def test_split_ffn_experts_sum_to_the_dense_ffn():
+    torch.manual_seed(0)
+    ffn = FeedForward(32, 24)
+    x = torch.randn(5, 32)
+    w_in, w_out = split_ffn(ffn.proj_in.weight, ffn.proj_out.weight, 3)
+    assert w_in.shape == (3, 32, 16) and w_out.shape == (3, 8, 32)
+    summed = sum(activate(x @ w_in[j], "swiglu") @ w_out[j] for j in range(3))
+    assert torch.allclose(summed, ffn(x), atol=1e-5)
+    with pytest.raises(InputError):
+        split_ffn(ffn.proj_in.weight, ffn.proj_out.weight, 5)
+
+
+def specialists():
+    dense = TINY.replace(ffn="dense", dense_hidden=TINY.expert_hidden * TINY.n_routed // 2)
+    out = {}
+    for i, task in enumerate(TASKS):
+        torch.manual_seed(i)
+        out[task] = UniMoEAudio(dense)
+    return out
+
+
+def test_stage1_dense_specialist_trains_every_parameter():
+    spec = specialists()["speech"]
+    before = snapshot(spec)
+    run_steps(spec, {"speech": pools()["speech"]}, 2, 1e-2, batch_size=2, seed=0)
+    changed = {k for k, v in spec.named_parameters() if not torch.equal(v, before[k])}
+    # every weight with a gradient moves (position rows past the batch length get none)
+    assert changed >= {k for k in before if "pos_embed" not in k}
+
+
+def test_stage2_merge_then_only_gates_and_shared_experts_train():
+    specs = specialists()
+    model = merge_specialists(specs, TINY, seed=0)
+    a, b = (s.state_dict() for s in (specs["speech"], specs["music"]))
+    assert torch.allclose(model.blocks[0].attn.qkv.weight, (a["blocks.0.attn.qkv.weight"] + b["blocks.0.attn.qkv.weight"]) / 2)
+    w_in, _ = split_ffn(specs["music"].blocks[1].ffn.proj_in.weight, specs["music"].blocks[1].ffn.proj_out.weight, 4)
+    assert torch.equal(model.blocks[1].ffn.experts.w_in[4:8], w_in)
+    before = snapshot(model)
+    params, hooks = warmup_parameters(model)
+    run_steps(model, pools(), 3, 1e-2, batch_size=2, seed=0, params=params, weight_decay=0.0)
+    for h in hooks:
+        h.remove()
+    n = TINY.n_routed
+    for name, value in model.named_parameters():
+        old = before[name]
+        if name.endswith("router.weight"):
+            assert not torch.equal(value, old), name
+        elif name.endswith(("experts.w_in", "experts.w_out")):
+            assert torch.equal(value[:n], old[:n]), f"{name}: routed experts must stay frozen"
+            assert not torch.equal(value[n:], old[n:]), f"{name}: shared experts must train"
+        else:
+            assert torch.equal(value, old), f"{name} must be frozen in stage 2"
+
+
+def test_full_curriculum_and_joint_recipes_run_and_stage3_trains_everything():
+    cfg = TrainConfig(specialist_steps=2, warmup_steps=2, joint_steps=3, batch_size=2)
+    model, log = fit(pools(), TINY, cfg)
+    assert isinstance(model.blocks[0].ffn.router.weight, torch.nn.Parameter)
+    assert all(p.requires_grad for p in model.parameters())
+    assert [len(log[k]) for k in ("stage1_speech", "stage1_music", "stage2", "stage3")] == [2, 2, 2, 3]
+    _, log = fit(pools(), TINY, cfg.replace(recipe="joint"))
+    assert len(log["joint"]) == cfg.total_steps == 9
+    with pytest.raises(InputError):
+        fit(pools(), TINY.replace(ffn="dense"), cfg)
+    with pytest.raises(InputError):
+        TrainConfig(lr=float("nan"))
