@@ -1,1 +1,38 @@
-"""Switch-NeRF++: heterogeneous mixture of hash experts with a hash gate, for large-scale neural radiance fields. (work in progress)."""
+"""Switch-NeRF++: a heterogeneous mixture of hash experts with a hash gate, for large-scale NeRF.
+
+>>> from moe_zoo import nerf
+>>> scene = nerf.load_scene("builtin")                      # offline city scene (rendered once, cached)
+>>> model = nerf.load()                                      # shipped weights for that scene
+>>> images = nerf.render(model, nerf.Cameras.from_scene(scene, scene.val[:1]))
+>>> images.shape
+torch.Size([1, 64, 64, 3])
+
+Names are imported on first use, so ``moe-zoo nerf ...`` checks its arguments before torch loads.
+"""
+
+from moe_zoo.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "Cameras": "render",
+    "HashNeRF": "model",
+    "Scene": "data",
+    "SwitchNeRF": "model",
+    "SwitchNeRFConfig": "model",
+    "SwitchNeRFv1": "model",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "builtin_scene": "scene",
+    "evaluate": "train",
+    "export": "export",
+    "flythrough": "render",
+    "load": "predict",
+    "load_scene": "data",
+    "read_mega_nerf": "data",
+    "read_transforms": "data",
+    "render": "render",
+    "train": "train",
+    "write_flythrough": "render",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
