@@ -24,7 +24,8 @@ def test_variants_are_registered_with_their_published_defaults():
     for name, variant in [("driftmoe-data", "data"), ("driftmoe-task", "task"), ("driftmoe-plus", "plus")]:
         model = create_model(name)
         assert isinstance(model, DriftMoEClassifier) and model.variant == variant and model.seed == DEFAULT_SEED
-        assert model.settings == VARIANT_DEFAULTS[variant]
+        expected = VARIANT_DEFAULTS[variant] | ({"top_k": 6} if variant == "plus" else {})  # plus: all 6 learn
+        assert model.settings == expected
     data, task = VARIANT_DEFAULTS["data"], VARIANT_DEFAULTS["task"]
     # the reference code: raw router inputs, MoE-Data steps per 256 instances, MoE-Task per instance
     assert (data["scaling"], data["batch_size"], data["delta"], data["combine"]) == ("none", 256, 1e-7, "top1")
@@ -65,7 +66,8 @@ def test_each_expert_is_asked_once_per_instance(variant, combine, monkeypatch):
         model.learn_one(x, y)
     # one evaluation serves the prediction, the router's mask and the drift detectors
     # (the paper's pipeline asked 13 trees per instance, 24 with the mixture)
-    assert _Counting.calls == 100 * 12
+    assert len(model.experts) == (6 if variant == "plus" else 12)
+    assert _Counting.calls == 100 * len(model.experts)
 
 
 def _reversal_stream(n, at, seed):
@@ -96,7 +98,7 @@ def test_plus_recovers_from_a_label_reversal_much_faster_than_a_single_tree():
 
 
 def test_warm_start_trains_every_expert_until_the_router_steps_then_only_the_top_k():
-    model = DriftMoEClassifier(variant="plus", top_k=6, batch_size=100, lam=0.0, detect=False, seed=0)
+    model = DriftMoEClassifier(variant="plus", n_experts=12, top_k=6, batch_size=100, lam=0.0, detect=False, seed=0)
     stream = make_stream("sea_a", length=300, seed=0)
     weights = []
     for i, (x, y) in enumerate(stream):

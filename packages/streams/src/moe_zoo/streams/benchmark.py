@@ -98,7 +98,8 @@ def _window(n: int) -> int:
     return max(25, n // 40)
 
 
-SIDE_BY_SIDE = ("driftmoe-plus", "arf")  # run interleaved in one process: their throughput ratio is fair
+# run interleaved in one process, so their throughput ratios to the last one (ARF) are fair
+SIDE_BY_SIDE = ("driftmoe-plus", "driftmoe-plus-lite", "arf")
 
 
 def run_job(stream: str, n: int, models: tuple[str, ...], seed: int) -> list[dict]:
@@ -118,9 +119,10 @@ def _init_worker() -> None:
 
 
 def make_jobs(plan: Plan, models: tuple[str, ...]) -> list[tuple]:
-    """``(stream, n, models, seed)`` jobs: the :data:`SIDE_BY_SIDE` pair together when both run,
-    every other model alone; the most expensive first."""
-    pair = SIDE_BY_SIDE if all(m in models for m in SIDE_BY_SIDE) else ()
+    """``(stream, n, models, seed)`` jobs: the :data:`SIDE_BY_SIDE` models that run together (when
+    ARF and at least one other run), every other model alone; the most expensive first."""
+    pair = tuple(m for m in SIDE_BY_SIDE if m in models)
+    pair = pair if len(pair) > 1 and SIDE_BY_SIDE[-1] in pair else ()
     groups = ([pair] if pair else []) + [(m,) for m in models if m not in pair]
     cost = {"led": 4.0, "rbf": 2.0, "agr": 1.5}
     jobs = [(s, plan.length(s), g, seed) for s in plan.lengths for g in groups for seed in plan.seeds]
@@ -275,22 +277,31 @@ def _post_drift_table(plan: Plan, records: list[dict]) -> str:
 
 
 def _side_by_side_table(plan: Plan, records: list[dict]) -> tuple[str, dict]:
-    """Throughput of the :data:`SIDE_BY_SIDE` pair, measured interleaved in one process."""
-    first, second = SIDE_BY_SIDE
-    rows, facts = [], {"at_least_2x": 0, "streams": 0, "min_ratio": float("inf")}
+    """Throughput of each :data:`SIDE_BY_SIDE` DriftMoE+ setting and of ARF, measured interleaved in
+    one process, with their ratio; ``facts`` per setting (streams with a ratio >= 2, the smallest)."""
+    *firsts, second = SIDE_BY_SIDE
+    firsts = [m for m in firsts if m in plan.models]
+    rows, facts = [], {m: {"at_least_2x": 0, "streams": 0, "min_ratio": float("inf"), "max_ratio": 0.0} for m in firsts}
     for stream in plan.lengths:
-        ours = {r["seed"]: r["throughput"] for r in _pick(records, stream=stream, model=first) if r.get("side_by_side")}
         theirs = {r["seed"]: r["throughput"] for r in _pick(records, stream=stream, model=second) if r.get("side_by_side")}
-        seeds = sorted(set(ours) & set(theirs))
-        if not seeds:
-            continue
-        ratios = [ours[s] / theirs[s] for s in seeds]
-        facts["streams"] += 1
-        facts["at_least_2x"] += mean_std(ratios)[0] >= 2.0
-        facts["min_ratio"] = min(facts["min_ratio"], mean_std(ratios)[0])
-        rows.append([stream, format_mean_std([ours[s] for s in seeds], 0), format_mean_std([theirs[s] for s in seeds], 0),
-                     format_mean_std(ratios, 2) + "x"])
-    return markdown_table(["stream", f"{first} (inst/s)", f"{second} (inst/s)", "ratio"], rows), facts
+        row = [stream]
+        for first in firsts:
+            ours = {r["seed"]: r["throughput"] for r in _pick(records, stream=stream, model=first) if r.get("side_by_side")}
+            seeds = sorted(set(ours) & set(theirs))
+            if not seeds:
+                row += ["-", "-"]
+                continue
+            ratios = [ours[s] / theirs[s] for s in seeds]
+            fact = facts[first]
+            fact["streams"] += 1
+            fact["at_least_2x"] += mean_std(ratios)[0] >= 2.0
+            fact["min_ratio"] = min(fact["min_ratio"], mean_std(ratios)[0])
+            fact["max_ratio"] = max(fact["max_ratio"], mean_std(ratios)[0])
+            row += [format_mean_std([ours[s] for s in seeds], 0), format_mean_std(ratios, 2) + "x"]
+        if len(row) > 1 and theirs:
+            rows.append([*row, format_mean_std(list(theirs.values()), 0)])
+    header = ["stream", *[c for m in firsts for c in (f"{m} (inst/s)", "ratio to arf")], f"{second} (inst/s)"]
+    return markdown_table(header, rows), facts
 
 
 def _versus_best(plan: Plan, records: list[dict], references: tuple[str, ...] = ("arf", "srp")) -> tuple[str, dict]:
@@ -343,12 +354,14 @@ def _streams_section(plan: Plan) -> str:
 def _summary(plan: Plan, records: list[dict], facts: dict, speed: dict) -> str:
     table = _metric_table(plan, records, "accuracy", 100.0, 2)
     n = len(plan.lengths)
-    ratio = (f"; it runs at {speed['min_ratio']:.1f}x ARF(10)'s throughput or more (measured side by side), "
-             f"at least 2x on {speed['at_least_2x']} of {speed['streams']} streams") if speed["streams"] else ""
+    ratio = "".join(f"; {m} runs at {s['min_ratio']:.2f}-{s['max_ratio']:.2f}x ARF(10)'s throughput (measured side by "
+                    f"side), at least 2x on {s['at_least_2x']} of {s['streams']} streams" for m, s in speed.items()
+                    if s["streams"])
     return (f"Prequential accuracy (%), mean ± std over seeds {', '.join(map(str, plan.seeds))} "
             f"(`make bench-streams`; best per stream in bold; streams scaled down from the paper's 1M instances, "
             f"see [BENCHMARKS.md](BENCHMARKS.md)):\n\n{table}\n\n"
             f"DriftMoE+ within 1 point of the best of ARF(10)/SRP(10) or better on {_of(facts, 'driftmoe-plus', n)}"
+            f" (its 5-expert speed setting driftmoe-plus-lite: {_of(facts, 'driftmoe-plus-lite', n)})"
             f"{ratio}. The paper's variants: MoE-Data {_of(facts, 'driftmoe-data', n)}, "
             f"MoE-Task {_of(facts, 'driftmoe-task', n)}.")
 
@@ -396,7 +409,7 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
         ("kappa_m (%)", _metric_table(plan, records, "kappa_m", 100.0, 2)),
         ("kappa_t (%)", _metric_table(plan, records, "kappa_t", 100.0, 2)),
         ("Throughput side by side: DriftMoE+ and ARF(10) interleaved in one process",
-         "Both models test-then-train on the same instances in turn, in one process, so the other jobs on the "
+         "The models test-then-train on the same instances in turn, in one process, so the other jobs on the "
          "machine slow them alike; instances per CPU second of each model's own calls, mean ± std over seeds:\n\n"
          + speed_table),
         ("Throughput (instances per CPU second of predict + learn)", _speed_table(plan, records)),
@@ -432,12 +445,13 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
 PAPER_DIR = PACKAGE / "benchmarks" / "results" / "paper_scale"
 PAPER_MODELS = ("driftmoe-plus", "arf", "driftmoe-data")
 PAPER_WINDOW = 10_000
+PAPER_CHECKPOINT = 50_000  # results saved this often: a run cut off by the time budget keeps what it measured
 
 
 def run_paper_scale(stream: str, models: tuple[str, ...], seed: int, length: int = PAPER_LENGTH) -> Path:
     """``length`` instances (the paper's 1M) of ``stream`` through ``models`` side by side in this
     process; the results so far are written atomically to ``paper_scale/<stream>.json`` every
-    100,000 instances, so a run stopped early still leaves what it measured."""
+    ``PAPER_CHECKPOINT`` instances, so a run stopped early still leaves what it measured."""
     torch.set_num_threads(1)
     spec = get_stream_spec(stream)
     path = PAPER_DIR / f"{stream}.json"
@@ -454,7 +468,8 @@ def run_paper_scale(stream: str, models: tuple[str, ...], seed: int, length: int
         write_text_atomic(path, json.dumps(payload, indent=0))
 
     results = prequential_side_by_side({m: make_model(m, seed) for m in models}, spec.build(length, seed),
-                                       window=PAPER_WINDOW, total=length, on_checkpoint=save)
+                                       window=PAPER_WINDOW, total=length, on_checkpoint=save,
+                                       checkpoint_every=PAPER_CHECKPOINT)
     save(results, finished=True)
     return path
 
@@ -480,7 +495,7 @@ def paper_scale_section() -> str:
     commands = "\n".join(f"- `{run['command']}` ({run['hardware']})" for run in runs)
     return ("Each cell: accuracy over the instances run / accuracy in the two 10,000-instance windows after each "
             "drift centre / instances per CPU second; the models run side by side in one process (one seed; not "
-            "part of CI). Results are saved every 100,000 instances, so a run stopped early (time budget of the "
+            "part of CI). Results are saved every 50,000 instances, so a run stopped early (time budget of the "
             "session) reports what it measured up to there.\n\n" + table + "\n\nCommands and hardware:\n\n" + commands)
 
 

@@ -22,8 +22,9 @@ Per instance (test-then-train, as in the paper's co-training loop):
 Experts are river Hoeffding trees with the paper's grace period 50 and split confidence 1e-7
 (naive-Bayes-adaptive leaves, MOA's and river's default).
 
-``variant="plus"`` is this project's extension, not the paper's: MoE-Data's structure with experts
-that learn and forget like ARF's members (Poisson(6) instance weights, split confidence 0.01,
+``variant="plus"`` is this project's extension, not the paper's: MoE-Data's structure with 6
+experts (not 12), each learning every instance, that learn and forget like the members of
+Leveraging Bagging and ARF (Poisson(6) instance weights, split confidence 0.01, all features,
 per-expert ADWIN warning/drift detection with background trees, :mod:`moe_zoo.streams.adaptive`),
 mixture prediction, router inputs standardised once with the first mini-batch's statistics, and
 a warm start (uniform gate, every expert learns until the router's first update). Each change is
@@ -47,18 +48,19 @@ from moe_zoo.core import Config, InputError, register_model, resolve_device
 from moe_zoo.streams.adaptive import AdaptiveExperts
 from moe_zoo.streams.experts import DataExperts, TaskExperts
 from moe_zoo.streams.router import FeatureEncoder, OnlineRouter
+from moe_zoo.streams.splitter import FastGaussianSplitter
 
 VARIANTS = ("data", "task", "plus")
 COMBINE_RULES = {"data": ("top1", "mixture"), "plus": ("top1", "mixture"), "task": ("router", "gated")}
 LEAF_PREDICTIONS = ("mc", "nb", "nba")
 SCALINGS = ("none", "running", "frozen")
-_PAPER = {"batch_size": 256, "delta": 1e-7, "scaling": "none", "lam": 0.0, "detect": False, "warm_start": False,
+_PAPER = {"n_experts": 12, "batch_size": 256, "delta": 1e-7, "scaling": "none", "lam": 0.0, "detect": False, "warm_start": False,
           "max_features": "all"}
 VARIANT_DEFAULTS: dict[str, dict] = {
     "data": _PAPER | {"top_k": 3, "combine": "top1"},
     "task": _PAPER | {"top_k": None, "combine": "router", "batch_size": 1},
-    "plus": {"top_k": 12, "combine": "mixture", "batch_size": 256, "delta": 0.01, "scaling": "frozen", "lam": 6.0,
-             "detect": True, "warm_start": True, "max_features": "sqrt"},
+    "plus": {"n_experts": 6, "top_k": None, "combine": "mixture", "batch_size": 256, "delta": 0.01, "scaling": "frozen",
+             "lam": 6.0, "detect": True, "warm_start": True, "max_features": "all"},
 }
 DEFAULT_SEED = 0
 
@@ -68,7 +70,7 @@ class DriftMoEConfig(Config):
     """Hyper-parameters of :class:`DriftMoEClassifier` (``None``: the variant's default)."""
 
     variant: str = "data"
-    n_experts: int = 12
+    n_experts: int | None = None
     top_k: int | None = None
     hidden: tuple[int, ...] = (256, 128)
     dropout: float = 0.2
@@ -99,9 +101,9 @@ class DriftMoEClassifier(base.Classifier):
         ``"task"`` (MoE-Task: one binary one-vs-rest tree per class), both as published, or
         ``"plus"`` (the project's extension of MoE-Data, see the module docstring).
     n_experts
-        Number of MoE-Data / plus experts (paper: 12). MoE-Task has one expert per class.
+        Number of MoE-Data / plus experts (paper: 12; plus: 6). MoE-Task has one expert per class.
     top_k
-        Experts that learn each instance, by gate weight (MoE-Data: 3; plus: all 12).
+        Experts that learn each instance, by gate weight (MoE-Data: 3; plus: all ``n_experts``).
     hidden
         Router MLP hidden widths (paper: 256, 128).
     dropout
@@ -133,7 +135,7 @@ class DriftMoEClassifier(base.Classifier):
         Uniform initial gate and every expert learning until the router's first update (plus).
     max_features
         Features each tree leaf may split on: ``"all"`` (the paper's Hoeffding trees), ``"sqrt"``
-        (a random ``round(sqrt(d))`` per leaf, ARF's trees; plus) or a count. Not for MoE-Task.
+        (a random ``round(sqrt(d))`` per leaf, ARF's trees) or a count (plus: ``"all"``). Not for MoE-Task.
     max_classes
         MoE-Task only: router outputs reserved for classes (experts appear with their class).
     seed
@@ -152,7 +154,7 @@ class DriftMoEClassifier(base.Classifier):
     True
     """
 
-    def __init__(self, variant: str = "data", n_experts: int = 12, top_k: int | None = None,
+    def __init__(self, variant: str = "data", n_experts: int | None = None, top_k: int | None = None,
                  hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2, temperature: float = 0.8, lr: float = 2e-3,
                  batch_size: int | None = None, grace_period: int = 50, delta: float | None = None,
                  leaf_prediction: str = "nba", combine: str | None = None, scaling: str | None = None,
@@ -193,15 +195,18 @@ class DriftMoEClassifier(base.Classifier):
     def _resolve(self) -> dict:
         """The effective settings: each ``None`` parameter replaced by the variant's default."""
         defaults = VARIANT_DEFAULTS[self.variant]
-        return {k: defaults[k] if getattr(self, k) is None else getattr(self, k) for k in defaults}
+        settings = {k: defaults[k] if getattr(self, k) is None else getattr(self, k) for k in defaults}
+        if self.variant == "plus" and settings["top_k"] is None:  # plus: every expert learns every instance
+            settings["top_k"] = settings["n_experts"]
+        return settings
 
     def _validate_params(self) -> None:
         s = self.settings
         task = self.variant == "task"
         checks = [
-            (isinstance(self.n_experts, int) and self.n_experts >= 1, f"n_experts must be >= 1, got {self.n_experts!r}"),
-            (task or (isinstance(s["top_k"], int) and 1 <= s["top_k"] <= self.n_experts),
-             f"top_k must be in [1, n_experts={self.n_experts}], got {s['top_k']!r}"),
+            (isinstance(s["n_experts"], int) and s["n_experts"] >= 1, f"n_experts must be >= 1, got {s['n_experts']!r}"),
+            (task or (isinstance(s["top_k"], int) and 1 <= s["top_k"] <= s["n_experts"]),
+             f"top_k must be in [1, n_experts={s['n_experts']}], got {s['top_k']!r}"),
             (len(tuple(self.hidden)) >= 1 and all(int(h) >= 1 for h in self.hidden),
              f"hidden must be positive widths, got {self.hidden!r}"),
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout!r}"),
@@ -260,7 +265,7 @@ class DriftMoEClassifier(base.Classifier):
 
     def _expert_template(self) -> tree.HoeffdingTreeClassifier:
         return tree.HoeffdingTreeClassifier(grace_period=self.grace_period, delta=self.settings["delta"],
-                                            leaf_prediction=self.leaf_prediction)
+                                            leaf_prediction=self.leaf_prediction, splitter=FastGaussianSplitter())
 
     def _expert_factory(self, n_features: int) -> Callable[[], base.Classifier]:
         """New MoE-Data / plus experts: the template's clones, or ARF's random-subspace trees
@@ -271,11 +276,12 @@ class DriftMoEClassifier(base.Classifier):
         m = max(1, round(math.sqrt(n_features))) if m == "sqrt" else m
         rng = random.Random(self._rng.getrandbits(63))
         return functools.partial(ARFTree, max_features=min(m, max(n_features, 1)), grace_period=self.grace_period,
-                                 delta=self.settings["delta"], leaf_prediction=self.leaf_prediction, rng=rng)
+                                 delta=self.settings["delta"], leaf_prediction=self.leaf_prediction, rng=rng,
+                                 splitter=FastGaussianSplitter())
 
     def _initialise(self, x: dict) -> None:
         s = self.settings
-        n_router_outputs = self.max_classes if self.variant == "task" else self.n_experts
+        n_router_outputs = self.max_classes if self.variant == "task" else s["n_experts"]
         self._router = OnlineRouter(FeatureEncoder.from_example(x), n_router_outputs, hidden=tuple(self.hidden),
                                     dropout=self.dropout, temperature=self.temperature, lr=self.lr,
                                     batch_size=s["batch_size"], seed=self._rng.getrandbits(63),
@@ -284,10 +290,10 @@ class DriftMoEClassifier(base.Classifier):
         if self.variant == "task":
             self._pool = TaskExperts(s["combine"])
         elif s["lam"] > 0 or s["detect"] or s["warm_start"] or s["max_features"] != "all":
-            self._pool = AdaptiveExperts(self._expert_factory(len(x)), self.n_experts, s["top_k"], s["combine"],
+            self._pool = AdaptiveExperts(self._expert_factory(len(x)), s["n_experts"], s["top_k"], s["combine"],
                                          lam=s["lam"], detect=s["detect"], seed=self._rng.getrandbits(63))
         else:
-            self._pool = DataExperts(self._expert_factory(len(x)), self.n_experts, s["top_k"], s["combine"])
+            self._pool = DataExperts(self._expert_factory(len(x)), s["n_experts"], s["top_k"], s["combine"])
 
     def _n_active(self) -> int | None:
         return self._pool.n_active if self.variant == "task" else None
