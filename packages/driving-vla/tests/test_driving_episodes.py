@@ -1,0 +1,105 @@
+"""Episode format round trip and errors; future waypoints; the Bench2Drive reader on a fixture."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from moe_zoo.core import InputError
+from moe_zoo.driving.bench2drive import read_bench2drive, scenario_skill
+from moe_zoo.driving.cameras import CAMERAS
+from moe_zoo.driving.episodes import Episode, future_waypoints, read_episode, write_episode
+from moe_zoo.driving.planner import SKILLS
+
+
+def make_episode(t=4, views=6):
+    rng = np.random.default_rng(0)
+    return Episode(rng.integers(0, 255, (t, views, 16, 16, 3), dtype=np.uint8),
+                   rng.normal(size=(t, 5, 10)).astype(np.float32), np.zeros(t, np.int16),
+                   rng.normal(size=(t, 2)).astype(np.float32), np.zeros((t, 8, 7), np.float32),
+                   rng.normal(size=(t, 10, 2)).astype(np.float32), rng.normal(size=(t, 2)).astype(np.float32),
+                   np.full(t, 6, np.int8), np.arange(t, dtype=np.int8) % 5, meta={"scenario": "highway", "seed": 3})
+
+
+def test_round_trip(tmp_path):
+    ep = make_episode()
+    path = write_episode(tmp_path / "ep.npz", ep)
+    back = read_episode(path)
+    for key, value in ep.arrays().items():
+        assert np.array_equal(getattr(back, key), value)
+    assert back.meta["scenario"] == "highway" and back.meta["skills"] == list(SKILLS)
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_episode(tmp_path / "none.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="corrupt"):
+        read_episode(tmp_path / "junk.npz")
+    good = write_episode(tmp_path / "good.npz", make_episode())
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(InputError):
+        read_episode(tmp_path / "cut.npz")
+    with pytest.raises(InputError, match="cameras"):
+        read_episode(write_episode(tmp_path / "five.npz", make_episode(views=5)))
+    bad = make_episode()
+    bad.waypoints[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        read_episode(write_episode(tmp_path / "nan.npz", bad))
+
+
+def test_future_waypoints_straight_and_turned():
+    # y-down world: heading 0 drives along +x; the ego frame's x is ahead, y to the left
+    pos = np.stack([np.arange(6) * 2.0, np.zeros(6)], axis=1)
+    wp = future_waypoints(pos, np.zeros(6))
+    assert wp.shape == (5, 10, 2)
+    assert np.allclose(wp[0, :, 0], 2.0 * np.arange(1, 11)) and np.allclose(wp[0, :, 1], 0)
+    # heading pi/2 in a y-down frame points to +y; a car moving there sees the path straight ahead
+    pos2 = np.stack([np.zeros(6), np.arange(6) * 1.0], axis=1)
+    assert np.allclose(future_waypoints(pos2, np.full(6, np.pi / 2))[0, :, 0], np.arange(1, 11), atol=1e-9)
+
+
+def write_route(root, frames=3):
+    """A Bench2Drive-layout route: ego at theta 0 (CARLA compass: facing -y) moving 1 m per frame toward -y,
+    a vehicle 10 m behind it."""
+    from PIL import Image
+
+    route = root / "HardBreakRoute" / "Town01_Route1_Weather0"
+    (route / "anno").mkdir(parents=True)
+    for i in range(frames):
+        anno = {"x": 5.0, "y": -float(i), "theta": 0.0, "speed": 5.0, "steer": 0.0, "command_far": 4,
+                "x_command_far": 5.0, "y_command_far": -float(i) - 30.0,
+                "bounding_boxes": [{"class": "ego_vehicle", "location": [5.0, -float(i), 0]},
+                                   {"class": "vehicle", "location": [5.0, -float(i) + 10.0, 0]}]}
+        with gzip.open(route / "anno" / f"{i:05d}.json.gz", "wt") as f:
+            json.dump(anno, f)
+        for cam in CAMERAS:
+            (route / "camera" / f"rgb_{cam}").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 18), (10 * i, 20, 30)).save(route / "camera" / f"rgb_{cam}" / f"{i:05d}.jpg")
+    return route
+
+
+def test_bench2drive_reader(tmp_path):
+    ep = read_bench2drive(write_route(tmp_path), stride=1, view_size=16)
+    assert len(ep) == 2 and ep.cameras.shape == (2, 6, 16, 16, 3)
+    assert np.allclose(ep.command_point[0], [30.0, 0.0], atol=1e-6)   # 30 m straight ahead
+    assert np.allclose(ep.waypoints[0, :2], [[1.0, 0.0], [2.0, 0.0]], atol=1e-6)
+    assert ep.kinematics[0, 0, 0] == 1 and np.allclose(ep.kinematics[0, 0, 1:3], [-10.0, 0.0], atol=1e-6)
+    assert CAMERAS[1 + int(ep.camera[0])] == "back"
+    assert SKILLS[int(ep.skill[0])] == "emergency_brake" and SKILLS[scenario_skill("ParkingExit")] == "parking_exit"
+    write_episode(tmp_path / "b2d.npz", ep)                            # and it fits the episode format
+    assert len(read_episode(tmp_path / "b2d.npz")) == 2
+
+
+def test_bench2drive_errors(tmp_path):
+    with pytest.raises(InputError, match="route folder"):
+        read_bench2drive(tmp_path)
+    route = write_route(tmp_path)
+    (route / "camera" / "rgb_back" / "00001.jpg").unlink()
+    with pytest.raises(InputError, match="rgb_back"):
+        read_bench2drive(route, stride=1)
+    (route / "anno" / "00000.json.gz").write_bytes(b"broken")
+    with pytest.raises(InputError, match="corrupt"):
+        read_bench2drive(route, stride=1)
