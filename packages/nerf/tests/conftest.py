@@ -1,4 +1,4 @@
-"""Fixture scenes written in the real on-disk layouts (tiny: 6 views of 8x8 pixels)."""
+"""Fixture scenes written in the real on-disk layouts (tiny: 6-8 views of 8x8 or 12x12 pixels)."""
 
 from __future__ import annotations
 
@@ -61,14 +61,14 @@ def mega_nerf_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def transforms_dir(tmp_path: Path) -> Path:
-    """nerfstudio layout: transforms.json with fl_x/fl_y/cx/cy/w/h and frames of PNG files."""
+    """nerfstudio layout: transforms.json with fl_x/fl_y/cx/cy/w/h and frames of PNG files (12x12: SSIM's window is 11)."""
     root = tmp_path / "ns-tiny"
     (root / "images").mkdir(parents=True)
     frames = []
-    for i, (pose, img) in enumerate(zip(ring_poses(8), images(8))):
+    for i, (pose, img) in enumerate(zip(ring_poses(8), images(8, 12))):
         Image.fromarray(img).save(root / "images" / f"frame_{i:05d}.png")
         frames.append({"file_path": f"images/frame_{i:05d}.png", "transform_matrix": pose.tolist()})
-    (root / "transforms.json").write_text(json.dumps({"fl_x": 7.0, "fl_y": 7.0, "cx": 4.0, "cy": 4.0, "w": 8, "h": 8,
+    (root / "transforms.json").write_text(json.dumps({"fl_x": 10.0, "fl_y": 10.0, "cx": 6.0, "cy": 6.0, "w": 12, "h": 12,
                                                       "frames": frames}))
     return root
 

@@ -60,10 +60,10 @@ def test_mega_nerf_refuses_pickled_objects(mega_nerf_dir):
 
 def test_transforms_reader_nerfstudio(transforms_dir, ring):
     scene = load_scene(transforms_dir)
-    assert scene.images.shape == (8, 8, 8, 3)
+    assert scene.images.shape == (8, 12, 12, 3)
     assert scene.val == [7] and len(scene.train) == 7
     assert torch.allclose(scene.c2w, torch.from_numpy(ring(8)[:, :3]).float(), atol=1e-6)
-    assert torch.allclose(scene.intrinsics[0], torch.tensor([7.0, 7.0, 4.0, 4.0]))
+    assert torch.allclose(scene.intrinsics[0], torch.tensor([10.0, 10.0, 6.0, 6.0]))
 
 
 def test_transforms_reader_blender_rgba_on_white(blender_dir):

@@ -6,7 +6,14 @@ import math
 
 import torch
 
-from moe_zoo.nerf.rendering import OccupancyGrid, camera_rays, composite, contract, sample_along_rays, to_unit
+from moe_zoo.nerf.rendering import (
+    OccupancyGrid,
+    camera_rays,
+    composite,
+    contract,
+    sample_along_rays,
+    to_unit,
+)
 
 
 def test_constant_density_slab_matches_beer_lambert():
@@ -41,7 +48,7 @@ def test_contraction_is_identity_inside_and_bounded_outside():
 
 def test_camera_rays_centre_pixel_looks_down_minus_z():
     c2w = torch.eye(4)[:3]
-    origins, dirs = camera_rays(c2w, torch.tensor([10.0, 10.0, 2.0, 2.0]), 4, 4)
+    _origins, dirs = camera_rays(c2w, torch.tensor([10.0, 10.0, 2.0, 2.0]), 4, 4)
     assert dirs.shape == (16, 3) and torch.allclose(dirs.norm(dim=-1), torch.ones(16))
     corner = dirs[0]  # top-left pixel: left (-x) and up (+y)
     assert corner[0] < 0 and corner[1] > 0 and corner[2] < 0

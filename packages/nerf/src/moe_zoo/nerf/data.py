@@ -112,7 +112,7 @@ def _load_pt(path: Path) -> dict:
         raise InputError(f"{path} is missing")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a corrupt or unsafe file
+    except Exception as err:
         raise InputError(f"{path} cannot be read with torch.load(weights_only=True): {err}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path} must hold a dict, got {type(data).__name__}")

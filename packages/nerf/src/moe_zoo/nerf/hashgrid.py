@@ -44,7 +44,7 @@ class GridSpec:
         if n_levels == 1:
             return [self.min_res]
         growth = math.exp((math.log(self.max_res) - math.log(self.min_res)) / (n_levels - 1))
-        return [int(math.floor(self.min_res * growth**level + 1e-6)) for level in range(n_levels)]
+        return [math.floor(self.min_res * growth**level + 1e-6) for level in range(n_levels)]
 
     def level_strides(self, n_levels: int) -> list[int]:
         """``P`` of each level (module docstring), 0 for a hashed level."""

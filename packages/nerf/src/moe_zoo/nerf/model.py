@@ -65,6 +65,7 @@ class SceneBox(Config):
     radius: float = 1.0
     near: float = 0.05
     far: float = 4.0
+    samples: int = 48
     background: tuple[float, ...] = (0.0, 0.0, 0.0)
     occupancy_res: int = 32
 
@@ -321,11 +322,32 @@ class HashNeRF(nn.Module):
 HOMOGENEOUS = SwitchNeRFConfig(expert_min_res=(16,) * 4, expert_max_res=(256,) * 4, expert_log2_table=(14,) * 4,
                                expert_hidden=(48,) * 4)
 
-register_model("switch-nerf-pp", config=SwitchNeRFConfig(), weights="moe_zoo.nerf:weights/switch_nerf_pp.safetensors",
-               summary="Switch-NeRF++: hash gate, heterogeneous hash experts (top-1), unified head")(SwitchNeRF)
-register_model("switch-nerf-homogeneous", config=HOMOGENEOUS,
-               summary="Ablation: Switch-NeRF++ with every hash expert alike")(SwitchNeRF)
-register_model("switch-nerf-v1", config=SwitchNeRFv1Config(),
-               summary="Baseline: Switch-NeRF (ICLR'23), PE + MLP gate + MLP experts, top-1")(SwitchNeRFv1)
-register_model("hash-nerf", config=HashNeRFConfig(),
-               summary="Baseline: one multi-resolution hash grid + MLP (Instant-NGP style)")(HashNeRF)
+SUMMARIES = {
+    "switch-nerf-pp": "Switch-NeRF++: hash gate, heterogeneous hash experts (top-1), unified head",
+    "switch-nerf-homogeneous": "Ablation: Switch-NeRF++ with every hash expert alike",
+    "switch-nerf-v1": "Baseline: Switch-NeRF (ICLR'23), PE + MLP gate + MLP experts, top-1",
+    "hash-nerf": "Baseline: one multi-resolution hash grid + MLP (Instant-NGP style)",
+}
+# name -> (class, default config); the zoo registry holds the same, this is the package's own
+# lookup (the registry's first use imports every installed package's models)
+MODELS: dict[str, tuple[type[nn.Module], Config]] = {
+    "switch-nerf-pp": (SwitchNeRF, SwitchNeRFConfig()),
+    "switch-nerf-homogeneous": (SwitchNeRF, HOMOGENEOUS),
+    "switch-nerf-v1": (SwitchNeRFv1, SwitchNeRFv1Config()),
+    "hash-nerf": (HashNeRF, HashNeRFConfig()),
+}
+SHIPPED_WEIGHTS = "weights/switch_nerf_pp.safetensors"
+for _name, (_cls, _config) in MODELS.items():
+    register_model(_name, config=_config, summary=SUMMARIES[_name],
+                   weights=f"moe_zoo.nerf:{SHIPPED_WEIGHTS}" if _name == "switch-nerf-pp" else None)(_cls)
+
+
+def build_model(name: str, config: Config | None = None, **overrides) -> nn.Module:
+    """``name``'s model from ``config`` (default: its registered one) with ``overrides`` applied
+    (the zoo's ``create_model`` without its scan of every installed package)."""
+    if name not in MODELS:
+        raise InputError(f"unknown nerf model {name!r}; choose from {sorted(MODELS)}")
+    cls, default = MODELS[name]
+    model = cls((config or default).replace(**overrides))
+    model.registry_name = name
+    return model

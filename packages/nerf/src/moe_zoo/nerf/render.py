@@ -46,10 +46,11 @@ class Cameras:
         return self.c2w.shape[0]
 
 
-def render_rays(model: nn.Module, origins: Tensor, dirs: Tensor, *, n_samples: int, image: Tensor | None = None,
+def render_rays(model: nn.Module, origins: Tensor, dirs: Tensor, *, image: Tensor | None = None,
                 jitter: bool = False, generator: torch.Generator | None = None,
                 expert_map: bool = False) -> dict[str, Tensor]:
-    """Render rays through ``model``: samples in empty occupancy cells are skipped (density 0).
+    """Render rays through ``model`` (``model.scene.samples`` stratified samples per ray between
+    ``near`` and ``far``): samples in empty occupancy cells are skipped (density 0).
 
     Returns ``rgb [R, 3]``, ``opacity [R]``, ``aux`` (the gate's balance loss over the evaluated
     samples), ``evaluated`` (number of samples run through the field) and, with ``expert_map``,
@@ -57,7 +58,7 @@ def render_rays(model: nn.Module, origins: Tensor, dirs: Tensor, *, n_samples: i
     """
     box = model.scene
     center = torch.tensor(box.center, dtype=origins.dtype, device=origins.device)
-    t, delta = sample_along_rays(origins, dirs, box.near, box.far, n_samples, jitter=jitter, generator=generator)
+    t, delta = sample_along_rays(origins, dirs, box.near, box.far, box.samples, jitter=jitter, generator=generator)
     points = origins[:, None, :] + t[..., None] * dirs[:, None, :]
     u = to_unit(points, center, box.radius)
     keep = model.occupancy.lookup(u)
@@ -81,7 +82,7 @@ def render_rays(model: nn.Module, origins: Tensor, dirs: Tensor, *, n_samples: i
 
 
 @torch.no_grad()
-def render(model: nn.Module, cameras: Cameras, *, n_samples: int = 64, chunk: int = 4096,
+def render(model: nn.Module, cameras: Cameras, *, chunk: int = 4096,
            expert_map: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Images ``[N, H, W, 3]`` in ``[0, 1]`` of ``cameras`` (and ``[N, H, W]`` expert ids with ``expert_map``)."""
     if not isinstance(cameras, Cameras):
@@ -92,7 +93,7 @@ def render(model: nn.Module, cameras: Cameras, *, n_samples: int = 64, chunk: in
     images, experts = [], []
     for c2w, k in zip(cameras.c2w, cameras.intrinsics):
         origins, dirs = camera_rays(c2w, k, cameras.height, cameras.width)
-        parts = [render_rays(model, o.to(device), d.to(device), n_samples=n_samples, expert_map=expert_map)
+        parts = [render_rays(model, o.to(device), d.to(device), expert_map=expert_map)
                  for o, d in zip(origins.split(chunk), dirs.split(chunk))]
         images.append(torch.cat([p["rgb"] for p in parts]).clamp(0, 1).view(cameras.height, cameras.width, 3).cpu())
         if expert_map:
@@ -125,11 +126,10 @@ def flythrough(scene, n_frames: int = 48) -> Cameras:
     return Cameras(torch.from_numpy(np.stack(poses)).float(), k.expand(n_frames, 4), scene.height, scene.width)
 
 
-def write_flythrough(model: nn.Module, scene, path: str | Path, *, n_frames: int = 48, fps: int = 12,
-                     n_samples: int = 64) -> Path:
+def write_flythrough(model: nn.Module, scene, path: str | Path, *, n_frames: int = 48, fps: int = 12) -> Path:
     """Render :func:`flythrough` and write it as an MP4 with PyAV."""
     from moe_zoo.core.video import write_video
 
-    frames = render(model, flythrough(scene, n_frames), n_samples=n_samples)
+    frames = render(model, flythrough(scene, n_frames))
     write_video(path, (frames.numpy() * 255).round().astype(np.uint8), fps)
     return Path(path)

@@ -125,7 +125,7 @@ def drone_trajectory(n_views: int, seed: int) -> np.ndarray:
         target = np.array([0.25 * np.cos(a + 1.3), 0.25 * np.sin(a + 1.3), 0.0]) + rng.normal(0, 0.05, 3)
         poses.append(look_at(eye, target))
     n_sweep = n_views - n_ring
-    rows = max(2, int(round(math.sqrt(n_sweep))))
+    rows = max(2, round(math.sqrt(n_sweep)))
     for i in range(n_sweep):
         row, col = divmod(i, math.ceil(n_sweep / rows))
         cols = math.ceil(n_sweep / rows)

@@ -17,17 +17,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from moe_zoo.core import InputError, create_model, get_logger, resolve_device, save_checkpoint, seed_everything
+from moe_zoo.core import InputError, get_logger, resolve_device, save_checkpoint, seed_everything
 from moe_zoo.core.checks import check_ints, check_reals
 from moe_zoo.core.config import Config
 from moe_zoo.core.training_state import check_resume, load_training_state, save_training_state
 from moe_zoo.nerf.data import Scene, load_scene
 from moe_zoo.nerf.metrics import psnr, ssim
+from moe_zoo.nerf.model import MODELS, build_model
 from moe_zoo.nerf.render import Cameras, render, render_rays
 from moe_zoo.nerf.rendering import camera_rays
 
 _log = get_logger(__name__)
-MODELS = ("switch-nerf-pp", "switch-nerf-homogeneous", "switch-nerf-v1", "hash-nerf")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,6 @@ class TrainConfig(Config):
     model: str = "switch-nerf-pp"
     steps: int = 1500
     rays: int = 512
-    samples: int = 48
     lr: float = 0.01
     lr_final_ratio: float = 0.1
     balance: float = 5e-4
@@ -48,8 +47,8 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
-            raise InputError(f"TrainConfig.model must be one of {MODELS}, got {self.model!r}")
-        check_ints("TrainConfig", self, {"steps": 1, "rays": 1, "samples": 2, "occupancy_every": 1,
+            raise InputError(f"TrainConfig.model must be one of {sorted(MODELS)}, got {self.model!r}")
+        check_ints("TrainConfig", self, {"steps": 1, "rays": 1, "occupancy_every": 1,
                                          "checkpoint_every": 1, "eval_every": 0, "eval_views": 1, "seed": 0})
         check_reals("TrainConfig", self, positive=("lr", "lr_final_ratio"), non_negative=("balance",))
 
@@ -61,12 +60,10 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # per eval: step, seconds, psnr
 
 
-def build_model(config: TrainConfig, scene: Scene) -> nn.Module:
+def scene_model(config: TrainConfig, scene: Scene) -> nn.Module:
     """The registered model with the scene's box and one appearance code per training image."""
-    from moe_zoo.core import get_model_spec
-
-    head = get_model_spec(config.model).default_config.head.replace(n_images=len(scene.train))
-    return create_model(config.model, head=head, scene=scene.box, **config.model_overrides)
+    head = MODELS[config.model][1].head.replace(n_images=len(scene.train))
+    return build_model(config.model, head=head, scene=scene.box, **config.model_overrides)
 
 
 def training_rays(scene: Scene) -> tuple[torch.Tensor, ...]:
@@ -82,19 +79,19 @@ def training_rays(scene: Scene) -> tuple[torch.Tensor, ...]:
 
 
 @torch.no_grad()
-def refresh_occupancy(model: nn.Module, generator: torch.Generator, n_samples: int, chunk: int = 65536) -> None:
+def refresh_occupancy(model: nn.Module, generator: torch.Generator, chunk: int = 65536) -> None:
     """Probe the field's density once per occupancy cell; threshold on the alpha of one ray step."""
     grid = model.occupancy
     points = grid.cell_points(generator)
     sigma = torch.cat([model.density(p) for p in points.split(chunk)])
-    grid.update(sigma, (model.scene.far - model.scene.near) / n_samples)
+    grid.update(sigma, (model.scene.far - model.scene.near) / model.scene.samples)
 
 
-def evaluate(model: nn.Module, scene: Scene, views: list[int] | None = None, *, n_samples: int = 64) -> dict:
+def evaluate(model: nn.Module, scene: Scene, views: list[int] | None = None) -> dict:
     """PSNR / SSIM (mean over the held-out ``views``) and render seconds per image."""
     views = scene.val if views is None else views
     started = time.perf_counter()
-    images = render(model, Cameras.from_scene(scene, views), n_samples=n_samples)
+    images = render(model, Cameras.from_scene(scene, views))
     seconds = (time.perf_counter() - started) / len(views)
     truth = scene.images[views]
     return {"psnr": sum(psnr(p, t) for p, t in zip(images, truth)) / len(views),
@@ -112,7 +109,7 @@ def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = No
     resuming = check_resume(state_path, settings, force_restart=force_restart, key="settings")
     device = resolve_device(device)
     seed_everything(config.seed)
-    model = build_model(config, scene).to(device)
+    model = scene_model(config, scene).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-15)
     gamma = config.lr_final_ratio ** (1 / config.steps)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
@@ -129,10 +126,10 @@ def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = No
         started = time.perf_counter()
         generator.manual_seed(config.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same rays
         if step % config.occupancy_every == 0 and step > 0:
-            refresh_occupancy(model, generator, config.samples)
+            refresh_occupancy(model, generator)
         batch = torch.randint(0, origins.shape[0], (config.rays,), generator=generator)
-        out = render_rays(model, origins[batch].to(device), dirs[batch].to(device), n_samples=config.samples,
-                          image=image[batch].to(device), jitter=True, generator=generator)
+        out = render_rays(model, origins[batch].to(device), dirs[batch].to(device), image=image[batch].to(device),
+                          jitter=True, generator=generator)
         mse = torch.mean((out["rgb"] - colors[batch].to(device)) ** 2)
         loss = mse + config.balance * out["aux"]
         if not torch.isfinite(loss):
@@ -146,7 +143,7 @@ def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = No
         bar.update(1)
         bar.set_postfix(psnr=f"{-10 * torch.log10(mse).item():.2f}", occ=f"{model.occupancy.fraction:.2f}")
         if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
-            metrics = evaluate(model, scene, scene.val[: config.eval_views], n_samples=config.samples)
+            metrics = evaluate(model, scene, scene.val[: config.eval_views])
             history.append({"step": step, "seconds": seconds, "psnr": metrics["psnr"]})
         if state_path is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             save_training_state(state_path, model, optimizer, step=step, scheduler=scheduler,
