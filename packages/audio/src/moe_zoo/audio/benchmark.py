@@ -59,9 +59,9 @@ METRICS = [("wer", "speech WER ↓", 1), ("mcd", "MCD dB ↓", 1), ("note_f1", "
 def args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--specialist-steps", type=positive_int, default=50)
-    p.add_argument("--warmup-steps", type=positive_int, default=25)
-    p.add_argument("--joint-steps", type=positive_int, default=75)
+    p.add_argument("--specialist-steps", type=positive_int, default=60)
+    p.add_argument("--warmup-steps", type=positive_int, default=30)
+    p.add_argument("--joint-steps", type=positive_int, default=120)
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--n-eval", type=positive_int, default=6, help="generated clips per task per job")
     p.add_argument("--out", type=Path, default=Path("audio-bench"), help="folder for records, BENCHMARKS.md, figures, examples")

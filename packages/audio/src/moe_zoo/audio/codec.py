@@ -120,7 +120,11 @@ def _nearest(x: Tensor, centroids: Tensor) -> Tensor:
 
 def _kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator) -> Tensor:
     """Lloyd's k-means with k-means++-style seeding by random rows; empty clusters re-seeded."""
-    centroids = x[torch.randperm(x.shape[0], generator=generator)[:k]].clone()
+    if x.shape[0] >= k:
+        centroids = x[torch.randperm(x.shape[0], generator=generator)[:k]].clone()
+    else:  # fewer frames than codes (a tiny data set): repeat rows with a little noise
+        rows = torch.randint(0, x.shape[0], (k,), generator=generator)
+        centroids = x[rows] + 1e-3 * torch.randn(k, x.shape[1], generator=generator)
     for _ in range(iters):
         assign = _nearest(x, centroids)
         sums = torch.zeros_like(centroids).index_add_(0, assign, x)

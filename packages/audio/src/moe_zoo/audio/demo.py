@@ -19,11 +19,12 @@ def run_demo(out_dir: str | Path | None = None) -> str:
     model = load()
     sentence = train_and_heldout_sentences()[1][0]
     t0 = time.perf_counter()
-    speech = tts(sentence, model=model, voice="flite", seed=0)
+    speech = tts(sentence, model=model, voice="flite", seed=0, max_seconds=3.5)
     speech_time = time.perf_counter() - t0
     notes = [(67, 1.0), (69, 1.0), (71, 1.0), (72, 1.0), (74, 2.0)]
     t0 = time.perf_counter()
-    song = music({"composer": "bach", "instrument": "flute", "bpm": 110, "notes": notes}, model=model, seed=0)
+    song = music({"composer": "bach", "instrument": "flute", "bpm": 110, "notes": notes}, model=model, seed=0,
+                 max_seconds=3.0)
     music_time = time.perf_counter() - t0
     heard = M.transcribe(speech, sentence_vocabulary())
     c = model.config

@@ -96,7 +96,7 @@ def evaluate(model: UniMoEAudio, clips: list[Clip], *, n_speech: int = 12, n_mus
     generated = []
     for i, clip in enumerate(speech + music):
         began = time.perf_counter()
-        wave = synthesize_tokens(model, clip.cond, max_seconds=5.0, seed=seed + i, temperature=0.9, top_k=20)
+        wave = synthesize_tokens(model, clip.cond, max_seconds=3.5, seed=seed + i, temperature=0.9, top_k=20)
         gen_seconds += time.perf_counter() - began
         audio_seconds += len(wave) / SAMPLE_RATE
         generated.append((clip, wave))

@@ -49,9 +49,9 @@ def tts(text: str, *, model: UniMoEAudio | str | Path | None = None, voice: str 
         temperature: float = 0.9, top_k: int = 20, max_seconds: float = 5.0) -> np.ndarray:
     """Speech for ``text`` (letters, digits, basic punctuation) in one of the built-in voices
     (``espeak``, ``flite``, ``allison``): a float32 wave at 16 kHz."""
-    m = _model(model)
-    return synthesize_tokens(m, tx.speech_tokens(text, voice), max_seconds=max_seconds, seed=seed,
-                             temperature=temperature, top_k=top_k)
+    cond = tx.speech_tokens(text, voice)  # bad text fails before any model loads
+    return synthesize_tokens(_model(model), cond, max_seconds=max_seconds, seed=seed, temperature=temperature,
+                             top_k=top_k)
 
 
 def score_to_notes(score: Any) -> list[tuple[int | None, float]]:
@@ -90,6 +90,6 @@ def music(score_or_tags: Any, *, model: UniMoEAudio | str | Path | None = None, 
           temperature: float = 0.9, top_k: int = 20, max_seconds: float = 5.0) -> np.ndarray:
     """Music for a score (music21 stream or ``[(midi, quarters), ...]``) or tags
     (``{"instrument": "flute", "bpm": 110, "notes": [...]}``): a float32 wave at 16 kHz."""
-    m = _model(model)
-    return synthesize_tokens(m, music_condition(score_or_tags), max_seconds=max_seconds, seed=seed,
-                             temperature=temperature, top_k=top_k)
+    cond = music_condition(score_or_tags)
+    return synthesize_tokens(_model(model), cond, max_seconds=max_seconds, seed=seed, temperature=temperature,
+                             top_k=top_k)

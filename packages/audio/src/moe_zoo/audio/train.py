@@ -95,7 +95,7 @@ def run_steps(model: UniMoEAudio, pools: dict[str, list[Example]], steps: int, l
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
-        history.append(float(ce))
+        history.append(ce.item())
     return history
 
 
