@@ -19,7 +19,7 @@ def test_arguments_have_bounded_defaults_and_reject_bad_numbers(capsys):
     assert args.only is None and args.repeats == 20
     assert runner.parse_args(["--only", "bench", "train:vad", "--budget", "60"]).only == ["bench", "train:vad"]
     for bad in (["--budget", "0"], ["--budget", "nan"], ["--budget", "-5"], ["--repeats", "0"],
-                ["--repeats", "2.5"], ["--only", "train:nerf"]):
+                ["--repeats", "2.5"], ["--only", "train:no-such-package"]):
         with pytest.raises(SystemExit) as exc:
             runner.parse_args(bad)
         assert exc.value.code == 2

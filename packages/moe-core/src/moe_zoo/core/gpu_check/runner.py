@@ -23,7 +23,21 @@ from moe_zoo.core.gpu_check.report import SectionResult, write_report
 from moe_zoo.core.runtime import get_logger
 
 _log = get_logger(__name__)
-DOMAIN_PACKAGES = ("vad", "finance", "flidar", "recsys", "streams")
+BUILTIN_RECIPES = ("vad", "finance", "flidar", "recsys", "streams")  # recipes in training.py
+
+
+def _hooked_packages() -> tuple[str, ...]:
+    """Installed domain packages that bring their own section: a ``moe_zoo.<name>.gpu_check`` module
+    with ``run(device) -> dict`` (found by path, nothing imported)."""
+    import moe_zoo
+
+    found = []
+    for folder in moe_zoo.__path__:
+        found += [p.parent.name for p in Path(folder).glob("*/gpu_check.py") if p.parent.name not in BUILTIN_RECIPES]
+    return tuple(sorted(set(found)))
+
+
+DOMAIN_PACKAGES = BUILTIN_RECIPES + _hooked_packages()
 # Per-section limits (seconds); each is also capped by what is left of the whole run's budget.
 TIMEOUTS = {"env": 60, "tests": 210, "bench": 150, **{f"train:{p}": 60 for p in DOMAIN_PACKAGES}}
 SECTIONS = tuple(TIMEOUTS)

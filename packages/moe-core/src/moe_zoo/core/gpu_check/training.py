@@ -8,6 +8,7 @@ feature size instead). Each returns what it ran and where the trained parameters
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -79,9 +80,11 @@ RECIPES: dict[str, Callable[[str], dict[str, Any]]] = {
 
 
 def train_package(name: str, device: str) -> dict[str, Any]:
-    """Run ``name``'s recipe on ``device``; adds the wall seconds and the peak CUDA memory."""
+    """Run ``name``'s recipe (or its package's ``gpu_check.run``) on ``device``; adds the wall seconds and the
+    peak CUDA memory."""
     started = time.perf_counter()
-    data = RECIPES[name](device)
+    recipe = RECIPES.get(name) or importlib.import_module(f"moe_zoo.{name}.gpu_check").run  # a package's own hook
+    data = recipe(device)
     data["seconds"] = round(time.perf_counter() - started, 2)
     if torch.cuda.is_initialized():
         data["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
