@@ -30,7 +30,7 @@ def test_mega_nerf_reader_converts_down_right_back_to_opengl(mega_nerf_dir, ring
 
 def test_mega_nerf_reader_errors(mega_nerf_dir):
     (mega_nerf_dir / "train" / "rgbs" / "000001.jpg").unlink()
-    with pytest.raises(InputError, match="000001.jpg is missing"):
+    with pytest.raises(InputError, match=r"000001\.jpg is missing"):
         read_mega_nerf(mega_nerf_dir)
 
 
@@ -82,7 +82,7 @@ def test_transforms_reader_errors(transforms_dir, tmp_path):
     (transforms_dir / "transforms.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="intrinsics"):
         read_transforms(transforms_dir)
-    with pytest.raises(InputError, match="neither transforms.json"):
+    with pytest.raises(InputError, match=r"neither transforms\.json"):
         read_transforms(tmp_path)
     with pytest.raises(InputError, match="not a folder"):
         load_scene(tmp_path / "nowhere")

@@ -215,15 +215,20 @@ class SwitchNeRF(RoutedField):
             [HashExpertMLP(self.grids.out_dim, width, config.feature_dim) for width in config.expert_hidden],
             d_out=config.feature_dim)
         self.head = RadianceHead(config.feature_dim, config.head)
-        self.encoder = self.grids  # swapped for the fused Triton encoder on GPU (moe_zoo.nerf.triton_hash)
+        self.kernel = "auto"  # expert encodings: "triton" (fused kernel), "torch", or "auto" (triton on CUDA)
 
     def route(self, u: Tensor) -> tuple[Tensor, RoutingResult]:
         hidden = self.gate_mlp(self.gate_grid(u))
         return hidden, self.router(hidden)
 
     def expert_input(self, u: Tensor, gate_hidden: Tensor, expert: Tensor) -> Tensor:
-        """Every row encoded with its own expert's grid, all experts in one pass."""
-        return self.encoder(u, expert)
+        """Every row encoded with its own expert's grid, all experts in one pass (one fused Triton
+        launch on GPU, :mod:`moe_zoo.nerf.triton_hash`; the vectorised torch reference otherwise)."""
+        if self.kernel == "triton" or (self.kernel == "auto" and u.is_cuda):
+            from moe_zoo.nerf.triton_hash import encode
+
+            return encode(self.grids, u, expert)
+        return self.grids(u, expert)
 
 
 @dataclass(frozen=True)
