@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import json
 import multiprocessing
 import pstats
@@ -47,6 +48,7 @@ from moe_zoo.streams.baselines import describe, list_benchmark_models, make_mode
 from moe_zoo.streams.data import PAPER_LENGTH, get_stream_spec
 from moe_zoo.streams.evaluate import prequential_side_by_side
 from moe_zoo.streams.plots import plot_accuracy_over_time
+from moe_zoo.streams.router import warm_up
 
 _log = get_logger(__name__)
 PACKAGE = Path(__file__).resolve().parents[3]
@@ -147,42 +149,60 @@ def run_jobs(plan: Plan, workers: int, models: tuple[str, ...] | None = None,
     return records
 
 
+PROFILE_MODELS = ("driftmoe-plus", "arf")
+# (file suffix, function) whose cumulative cProfile time makes each part; parts may nest (the split
+# search and the naive-Bayes term run inside the trees' learn_one / predict_proba_one)
 PROFILE_GROUPS = {
-    "router (encode, route, buffer, Adam step)": [("streams/router.py", "encode"), ("streams/router.py", "route"),
-                                                  ("streams/router.py", "observe")],
-    "experts' one evaluation (every expert's predict_proba_one)": [("streams/experts.py", "evaluate")],
-    "prediction and router target from that evaluation": [("streams/experts.py", "predict"),
-                                                          ("streams/experts.py", "router_target")],
-    "experts' learning (+ drift detectors)": [("streams/experts.py", "learn"), ("streams/adaptive.py", "learn")],
+    "DriftMoE's router (encode, route, buffer, Adam step)": [("streams/router.py", "encode"),
+                                                           ("streams/router.py", "route"),
+                                                           ("streams/router.py", "observe")],
+    "trees' `predict_proba_one` (predictions, ARF's members also in learn_one)": [
+        ("hoeffding_tree_classifier.py", "predict_proba_one")],
+    "trees' `learn_one`": [("hoeffding_tree_classifier.py", "learn_one")],
+    "... of which the split search": [("hoeffding_tree_classifier.py", "_attempt_to_split")],
+    "naive-Bayes leaf term (in predictions and learning)": [("tree/utils.py", "do_naive_bayes_prediction")],
+    "ADWIN drift detectors": [("drift/adwin.py", "update")],
 }
 
 
-def profile_driftmoe(plan: Plan, model_name: str = "driftmoe-plus") -> list[dict]:
-    """Where a DriftMoE variant's time goes (cProfile, cumulative seconds of its parts) on short
-    streams, with the number of tree ``predict_proba_one`` calls per instance."""
+def profile_models(plan: Plan, models: tuple[str, ...] = PROFILE_MODELS) -> list[dict]:
+    """Where DriftMoE+'s and ARF's time goes, side by side (cProfile over the same short streams,
+    seed 0): each part's cumulative seconds (:data:`PROFILE_GROUPS`), the total, and the tree calls
+    per instance."""
+    warm_up()  # torch's lazy imports on DriftMoE's first Adam step are not its per-instance cost
     rows = []
     for stream in PROFILE_STREAMS:
-        torch.set_num_threads(1)
-        model = make_model(model_name, 0)
         data = list(get_stream_spec(stream).build(plan.profile_n, 0))
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for x, y in data:
-            model.predict_one(x)
-            model.learn_one(x, y)
-        profiler.disable()
-        stats = pstats.Stats(profiler).stats
-        total = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.items()
-                    if file.endswith("streams/model.py") and name in ("learn_one", "predict_proba_one"))
-        calls = sum(nc for (file, _, name), (_, nc, _, _, _) in stats.items()
-                    if file.endswith("hoeffding_tree_classifier.py") and name == "predict_proba_one")
-        row = {"stream": stream, "n": plan.profile_n, "model": model_name, "total": total,
-               "tree_predictions_per_instance": calls / plan.profile_n}
-        for label, keys in PROFILE_GROUPS.items():
-            row[label] = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.items()
-                             if any(file.endswith(f) and name == n for f, n in keys))
-        rows.append(row)
+        for model_name in models:
+            torch.set_num_threads(1)
+            model = make_model(model_name, 0)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for x, y in data:
+                model.predict_one(x)
+                model.learn_one(x, y)
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            row = {"stream": stream, "n": plan.profile_n, "model": model_name, "total": stats.total_tt}
+            for label, keys in PROFILE_GROUPS.items():
+                row[label] = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.stats.items()
+                                 if any(file.endswith(f) and name == n for f, n in keys))
+            for name in ("predict_proba_one", "learn_one"):
+                row[f"tree {name} calls per instance"] = sum(
+                    nc for (file, _, fn), (_, nc, _, _, _) in stats.stats.items()
+                    if file.endswith("hoeffding_tree_classifier.py") and fn == name) / plan.profile_n
+            rows.append(row)
     return rows
+
+
+def _profile_table(rows: list[dict]) -> str:
+    if not rows or "DriftMoE's router (encode, route, buffer, Adam step)" not in rows[0]:
+        return "(not run with this version of the benchmark)"
+    table = [["total (cProfile seconds per 1,000 instances)", *[f"{1000 * r['total'] / r['n']:.1f}" for r in rows]]]
+    table += [[label, *[f"{100 * r.get(label, 0.0) / r['total']:.1f} %" for r in rows]] for label in PROFILE_GROUPS]
+    table += [[f"tree `{name}` calls per instance", *[f"{r[f'tree {name} calls per instance']:.1f}" for r in rows]]
+              for name in ("predict_proba_one", "learn_one")]
+    return markdown_table(["part", *[f"{r['model']}, {r['stream']} ({r['n']:,} inst.)" for r in rows]], table)
 
 
 def _cell(values: list[float], digits: int, scale: float = 1.0) -> str:
@@ -241,17 +261,6 @@ def _router_table(plan: Plan, records: list[dict]) -> str:
             row.append(_cell(share, 1, 100.0) + (" %" if share else ""))
         rows.append(row)
     return markdown_table(["stream", *[f"{m}: router share" for m in variants]], rows)
-
-
-def _profile_table(rows: list[dict]) -> str:
-    if not rows:
-        return "(not run)"
-    labels = list(PROFILE_GROUPS)
-    table = [[label, *[f"{100 * r.get(label, 0.0) / r['total']:.1f} %" for r in rows]] for label in labels]
-    table.append(["tree `predict_proba_one` calls per instance",
-                  *[f"{r.get('tree_predictions_per_instance', float('nan')):.1f}" for r in rows]])
-    model = rows[0].get("model", "driftmoe-data")
-    return markdown_table([f"part of {model}", *[f"{r['stream']} ({r['n']:,} inst.)" for r in rows]], table)
 
 
 def post_drift_accuracy(record: dict, drifts: list[int], windows: int = 2) -> float:
@@ -415,9 +424,11 @@ def report(plan: Plan, records: list[dict], profile: list[dict], workers: int, s
         ("Throughput (instances per CPU second of predict + learn)", _speed_table(plan, records)),
         ("Peak model memory (river's deep sizeof, + router tensors for DriftMoE)", _memory_table(plan, records)),
         ("DriftMoE's router: share of its time", router_table + "\n\n" +
-         "Where DriftMoE+'s time goes (cProfile, cumulative time of each part over `learn_one` + `predict_proba_one`; "
-         "the profiler inflates Python-call-heavy parts, so the router share above, timed with `perf_counter` "
-         "without a profiler, is the figure to quote):\n\n" + _profile_table(profile)),
+         "Where DriftMoE+'s and ARF(10)'s time goes, side by side (cProfile over the same instances, seed 0; share "
+         "of each model's total of each part's cumulative time; parts nest: the split search is inside `learn_one`, "
+         "the naive-Bayes term inside both tree calls; the profiler inflates Python-call-heavy parts, so the router "
+         "share above, timed with `perf_counter` without a profiler, is the figure to quote for the router):\n\n"
+         + _profile_table(profile)),
         ("Accuracy over time (mean over seeds; dashed: drift centres, shaded: gradual drift width)", figure_lines),
     ]
     paper = paper_scale_section()
@@ -508,15 +519,25 @@ def _save_records(plan: Plan, records: list[dict], profile: list[dict], seconds:
     write_text_atomic(plan.records_path, json.dumps(payload, indent=0))
 
 
-def _reused(plan: Plan, rerun: tuple[str, ...]) -> list[dict]:
-    """Saved records of the plan's models that are not rerun, marked ``reused`` with the date of
-    the run that measured them: the one a record reused before already carries, else the file's."""
+def _reused(plan: Plan, rerun: tuple[str, ...], rerun_seeds: tuple[int, ...] | None = None) -> list[dict]:
+    """Saved records of the plan's models and seeds that are not rerun (a rerun model's seeds
+    outside ``rerun_seeds`` included), marked ``reused`` with the date of the run that measured
+    them: the one a record reused before already carries, else the file's."""
     if not plan.records_path.is_file():
         return []
     saved = json.loads(plan.records_path.read_text())
     date = saved.get("date", "unknown date")  # files saved before dates were recorded
+
+    def rerunning(record: dict) -> bool:
+        return record["model"] in rerun and (rerun_seeds is None or record["seed"] in rerun_seeds)
+
     return [r | {"reused": r.get("reused") or date} for r in saved["records"] if r["model"] in plan.models
-            and r["model"] not in rerun and r["seed"] in plan.seeds and r["stream"] in plan.lengths]
+            and not rerunning(r) and r["seed"] in plan.seeds and r["stream"] in plan.lengths]
+
+
+def _saved_profile(plan: Plan) -> list[dict]:
+    """The profile saved with the records (a run that does not rerun DriftMoE+ keeps it)."""
+    return json.loads(plan.records_path.read_text()).get("profile", []) if plan.records_path.is_file() else []
 
 
 def records_date(records: list[dict]) -> str:
@@ -530,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=None, help=f"default: {' '.join(list_benchmark_models())}")
     parser.add_argument("--rerun", nargs="+", default=None,
                         help="run only these models; the other models' rows come from the saved records")
+    parser.add_argument("--rerun-seeds", type=non_negative_int, nargs="+", default=None,
+                        help="with --rerun: run only these of --seeds; the other seeds come from the saved records")
     parser.add_argument("--workers", type=positive_int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--report-only", action="store_true", help="re-render the report from the saved records")
     parser.add_argument("--paper-scale", action="store_true",
@@ -552,15 +575,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         started = time.perf_counter()
         rerun = tuple(args.rerun or plan.models)
-        reused = _reused(plan, rerun) if args.rerun else []
+        rerun_seeds = tuple(args.rerun_seeds) if args.rerun and args.rerun_seeds else None
+        reused = _reused(plan, rerun, rerun_seeds) if args.rerun else []
+        jobs_plan = dataclasses.replace(plan, seeds=rerun_seeds) if rerun_seeds else plan
         command = " ".join(["python packages/streams/benchmarks/run.py", *(argv if argv is not None else [])])
 
         def save(done: list[dict]) -> None:  # a run stopped early keeps its finished jobs
             _save_records(plan, reused + done, [], time.perf_counter() - started, command + " (partial)",
                           args.workers)
 
-        records = reused + run_jobs(plan, args.workers, rerun, on_records=save)
-        profile = profile_driftmoe(plan) if "driftmoe-plus" in plan.models else []
+        records = reused + run_jobs(jobs_plan, args.workers, rerun, on_records=save)
+        profile = profile_models(plan) if "driftmoe-plus" in rerun else _saved_profile(plan)
         seconds = time.perf_counter() - started
         _save_records(plan, records, profile, seconds, command, args.workers)
         path = report(plan, records, profile, args.workers, seconds, command=command)
