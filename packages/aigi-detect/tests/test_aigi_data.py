@@ -121,7 +121,7 @@ def test_builtin_files_carry_no_cue_but_their_pixels(tmp_path):
     from sklearn.model_selection import cross_val_score
     from sklearn.tree import DecisionTreeClassifier
 
-    real = real_crops("nature", "test", 40, seed=0)
+    real = real_crops("human_animal", "test", 40, seed=0)
     rng = np.random.default_rng(0)
     fake = np.concatenate([rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
                            np.full((20, 32, 32, 3), 128, np.uint8)])

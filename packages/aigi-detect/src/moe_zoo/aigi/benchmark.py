@@ -45,7 +45,7 @@ PACKAGE = Path(__file__).resolve().parents[3]
 
 
 def _train_config(quick: bool) -> TrainConfig:
-    return TrainConfig(stage1_epochs=1, stage2_epochs=1, phase_images=200 if quick else 600)
+    return TrainConfig(stage1_epochs=1, stage2_epochs=2, phase_images=200 if quick else 400)
 
 
 def _omniaid_images(history: list[dict], batch: int) -> int:

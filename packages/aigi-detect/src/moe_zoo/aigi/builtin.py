@@ -51,8 +51,7 @@ MATE = Path("/usr/share/backgrounds/mate/nature")
 PHOTOS = {
     "human_animal": [("skimage", "astronaut.png"), ("skimage", "chelsea.png"), ("opencv", "data/messi5.jpg"),
                      ("opencv", "data/baboon.jpg"), ("opencv", "data/squirrel_cls.jpg"),
-                     ("opencv", "data/butterfly.jpg"), ("mate", "LadyBird.jpg"), ("mate", "TwoWings.jpg"),
-                     ("opencv", "data/HappyFish.jpg")],
+                     ("opencv", "data/butterfly.jpg"), ("mate", "LadyBird.jpg"), ("mate", "TwoWings.jpg")],
     "nature": [("mate", "Aqua.jpg"), ("mate", "Dune.jpg"), ("mate", "FreshFlower.jpg"), ("mate", "Garden.jpg"),
                ("mate", "GreenMeadow.jpg"), ("mate", "RainDrops.jpg"), ("mate", "Storm.jpg"), ("mate", "Wood.jpg"),
                ("mate", "YellowFlower.jpg"), ("opencv", "alphamat/input_images/plant.jpg")],
@@ -81,7 +80,7 @@ class BuiltinConfig:
 
     def digest(self) -> str:
         text = json.dumps({"config": asdict(self), "domains": DEFAULT_DOMAINS, "photos": PHOTOS, "clips": CLIPS,
-                           "jpeg": JPEG_QUALITY, "size": SIZE, "version": 1}, sort_keys=True)
+                           "jpeg": JPEG_QUALITY, "size": SIZE, "version": 2}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

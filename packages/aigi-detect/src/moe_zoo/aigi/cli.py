@@ -39,7 +39,8 @@ def _train(args: argparse.Namespace) -> int:
     from moe_zoo.core import create_model
 
     data = training_subset(load_builtin("train"), args.generators)
-    config = TrainConfig(lr=args.lr, stage1_epochs=args.epochs, stage2_epochs=args.epochs, batch_size=args.batch_size)
+    config = TrainConfig(lr=args.lr, stage1_epochs=args.epochs, stage2_epochs=args.epochs, batch_size=args.batch_size,
+                         phase_images=args.phase_images)
     model = create_model(args.model, **({"backbone_weights": args.backbone_weights} if args.backbone_weights else {}))
     result = train(model, data, config=config, seed=args.seed, device=args.device, save_to=args.out,
                    state_path=args.resume, force_restart=args.force_restart,
@@ -110,6 +111,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--epochs", type=non_negative_int, default=2, help="epochs per phase (each stage)")
     tr.add_argument("--lr", type=positive_float, default=1e-3)
     tr.add_argument("--batch-size", type=positive_int, default=32)
+    tr.add_argument("--phase-images", type=non_negative_int, default=800,
+                    help="at most this many images per phase and epoch (0 = all)")
     tr.add_argument("--seed", type=non_negative_int, default=0)
     tr.add_argument("--device", default=None)
     tr.add_argument("--out", default="omniaid.safetensors")

@@ -9,7 +9,8 @@ domain (an embedding of the domain id), and train in CPU minutes.
   with spectral norm and a projection term for the domain; non-saturating logistic loss.
 - ``ddpm``: DDPM (Ho et al. 2020) with a small U-Net predicting the noise, cosine schedule
   (Nichol & Dhariwal 2021) with ``T`` steps, ``L = ||eps - eps_theta(sqrt(a_t) x + sqrt(1-a_t)
-  eps, t, d)||^2``, ancestral sampling with ``sigma_t^2 = beta_t``.
+  eps, t, d)||^2``, ancestral sampling from the posterior ``q(x_{t-1} | x_t, x_0_hat)`` with
+  ``x_0_hat`` clipped to [-1, 1] (Ho et al.'s ``clip_denoised``).
 - ``ae``: deterministic convolutional autoencoder (8x8x8 bottleneck, nearest upsampling); its
   reconstructions of real images are the artifact expert's fakes (the paper uses a VAE's).
 """
@@ -180,10 +181,11 @@ class DDPM(nn.Module):
         for step in reversed(range(len(self.betas))):
             t = torch.full((len(x),), step, dtype=torch.long)
             beta, a_bar = self.betas[step], self.alpha_bar[step]
-            eps = self.net(x, t, domains)
-            x = (x - beta / (1 - a_bar).sqrt() * eps) / (1 - beta).sqrt()
+            a_prev = self.alpha_bar[step - 1] if step else a_bar.new_ones(())
+            x0 = ((x - (1 - a_bar).sqrt() * self.net(x, t, domains)) / a_bar.sqrt()).clamp(-1, 1)
+            x = (a_prev.sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - a_prev) * x) / (1 - a_bar)
             if step:
-                x = x + beta.sqrt() * torch.randn(x.shape, generator=generator)
+                x = x + (beta * (1 - a_prev) / (1 - a_bar)).sqrt() * torch.randn(x.shape, generator=generator)
         return x.clamp(-1, 1)
 
 
