@@ -294,8 +294,8 @@ class HashNeRFConfig(Config):
 
     min_res: int = 16
     max_res: int = 512
-    log2_table: int = 16
-    n_levels: int = 8
+    log2_table: int = 15
+    n_levels: int = 16
     n_features: int = 2
     hidden: int = 64
     feature_dim: int = 16

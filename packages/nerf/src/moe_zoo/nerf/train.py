@@ -33,7 +33,7 @@ _log = get_logger(__name__)
 @dataclass(frozen=True)
 class TrainConfig(Config):
     model: str = "switch-nerf-pp"
-    steps: int = 1500
+    steps: int = 400
     rays: int = 512
     lr: float = 0.01
     lr_final_ratio: float = 0.1
