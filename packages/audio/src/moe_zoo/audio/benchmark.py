@@ -34,6 +34,7 @@ from moe_zoo.core.reporting import (
     format_mean_std,
     hardware_summary,
     markdown_table,
+    replace_marked_block,
     save_figure,
     write_benchmarks_md,
     write_text_atomic,
@@ -98,7 +99,8 @@ def run_jobs(args: argparse.Namespace) -> None:
             record = {"variant": name, "seed": seed, "metrics": result.metrics, "usage": result.usage,
                       "train_seconds": log["seconds"], "job_seconds": time.perf_counter() - began,
                       "final_train_ce": {k: float(np.mean(v[-10:])) for k, v in log.items() if isinstance(v, list)},
-                      "steps": train_settings.total_steps, "load": os.getloadavg(),
+                      "steps": train_settings.total_steps, "batch_size": args.batch_size, "n_eval": args.n_eval,
+                      "load": os.getloadavg(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             path.write_text(json.dumps(record, indent=1))
             print(f"{name} seed {seed}: {json.dumps(result.metrics)}", flush=True)
@@ -143,19 +145,28 @@ def report(args: argparse.Namespace) -> None:
         ("Results (held-out sentences and pieces; mean ± std over seeds)", markdown_table(headers, rows)),
         ("Ceilings: the real recordings and their codec resynthesis", markdown_table(
             ["audio", *[h for _, h, _ in METRICS]], ref_rows)
-         + "\n\nWER here is pocketsphinx with a word-loop grammar over the 44-word sentence vocabulary; "
+         + "\n\nWER here is pocketsphinx with a word-loop grammar over the 46-word sentence vocabulary; "
            "a generator with this codec cannot beat the codec row."),
         ("Curriculum beats naive joint training?", _verdict(by_variant)),
         ("Expert usage per task and layer (curriculum MoE)", _usage_table(by_variant["curriculum-topp-moe"])),
         ("Speed and memory", _speed(jobs)),
     ]
     _plots(args.out, by_variant)
+    first = jobs[0] if jobs else {}
     scale = (f"built-in data: train {ref['data']['train']}, held-out {ref['data']['heldout']}; "
-             f"{jobs[0]['steps'] if jobs else '?'} optimizer steps per model, batch {args.batch_size}; "
-             f"{args.n_eval} generated clips per task per job.")
+             f"{first.get('steps', '?')} optimizer steps per model, batch {first.get('batch_size', args.batch_size)}; "
+             f"{first.get('n_eval', args.n_eval)} generated clips per task per job")
+    readme = args.out.parent / "README.md"
+    if readme.is_file() and rows:
+        replace_marked_block(readme, "<!-- results:start -->", "<!-- results:end -->", (
+            f"From `benchmarks/run.py` ({scale}; seeds {seeds}; full tables and plots in BENCHMARKS.md):\n\n"
+            + markdown_table(headers, rows) + "\n\nCeilings: " + "; ".join(
+                f"{name}: WER {ref[name]['wer']:.3f}, MCD {ref[name]['mcd']:.2f}, note F1 {ref[name]['note_f1']:.3f}, "
+                f"chroma {ref[name]['chroma']:.3f}" for name in ("recording", "codec"))
+            + "\n\nCurriculum vs naive joint training (the issue's test):\n" + _verdict(by_variant)))
     write_benchmarks_md(args.out / "BENCHMARKS.md", "UniMoE-Audio benchmark (moe_zoo.audio)",
                         command="uv run --locked --no-sync python packages/audio/benchmarks/run.py", sections=sections,
-                        notes=scale + " Timings were taken on a shared, oversubscribed 2-core machine (load averages "
+                        notes=scale + ". Timings were taken on a shared, oversubscribed 2-core machine (load averages "
                         "in the records).", seeds=seeds, hardware=hardware_summary())
 
 

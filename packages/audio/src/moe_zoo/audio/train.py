@@ -1,6 +1,7 @@
 """Training: the three-stage curriculum of UniMoE-Audio and the naive joint baseline.
 
-1. Dense specialists, one per task (speech, music), each on its own data.
+1. Dense specialists, one per task (speech, music), from one common initialisation, each on its
+   own data.
 2. Each specialist's FFN is split along its hidden units into routed experts (speech -> experts
    0..3, music -> 4..7); attention, norms, embeddings and head are averaged; the router and the
    shared experts are warmed up on a balanced mix with everything else frozen.
@@ -174,7 +175,9 @@ def train_curriculum(pools: dict[str, list[Example]], config: UniMoEAudioConfig,
     dense = config.replace(ffn="dense", dense_hidden=config.expert_hidden * config.n_routed // len(TASKS))
     specialists = {}
     for i, task in enumerate(TASKS):
-        seed_everything(train.seed + i)
+        # every specialist starts from the same initial weights, as the paper's start from one
+        # pretrained backbone: averaging their attention weights in stage 2 needs a common origin
+        seed_everything(train.seed)
         specialists[task] = _with_codec(UniMoEAudio(dense), codec_state)
         log[f"stage1_{task}"] = run_steps(specialists[task], {task: pools[task]}, train.specialist_steps, train.lr,
                                           batch_size=train.batch_size, seed=train.seed + i, desc=f"stage 1: {task}")
