@@ -139,5 +139,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
     be.set_defaults(func=_bench)
 
     de = verbs.add_parser("demo", help="render held-out views of the built-in scene with the shipped weights")
-    de.add_argument("--views", type=positive_int, default=4)
+    de.add_argument("--views", type=positive_int, default=2)
     de.set_defaults(func=_demo)

@@ -12,7 +12,7 @@ from moe_zoo.nerf.scene import builtin_scene
 from moe_zoo.nerf.train import evaluate
 
 
-def run_demo(views: int = 4) -> str:
+def run_demo(views: int = 2) -> str:
     """A short report: held-out PSNR / SSIM, render speed and the share of rays each expert owns."""
     started = time.perf_counter()
     scene = builtin_scene()

@@ -58,8 +58,10 @@ def _level_params(grid, res_ptr, coeff_ptr, mask_ptr, offset_ptr, level, L: tl.c
 
 
 @triton.jit
-def _encode_kernel(x_ptr, grid_ptr, table_ptr, out_ptr, res_ptr, coeff_ptr, mask_ptr, offset_ptr, n_rows,
-                   L: tl.constexpr, F: tl.constexpr, BLOCK_ROWS: tl.constexpr):
+def _hash_kernel(x_ptr, grid_ptr, table_ptr, values_ptr, res_ptr, coeff_ptr, mask_ptr, offset_ptr, n_rows,
+                 L: tl.constexpr, F: tl.constexpr, BLOCK_ROWS: tl.constexpr, BACKWARD: tl.constexpr):
+    """Forward: ``values = out [N, L F]`` from ``table``. Backward: ``values = dL/dout`` atomically
+    scattered into ``table`` (the table's gradient buffer)."""
     rows = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
     mask_rows = rows < n_rows
     grid = tl.load(grid_ptr + rows, mask=mask_rows, other=0)
@@ -67,37 +69,30 @@ def _encode_kernel(x_ptr, grid_ptr, table_ptr, out_ptr, res_ptr, coeff_ptr, mask
         res, a0, a1, a2, level_mask, offset = _level_params(grid, res_ptr, coeff_ptr, mask_ptr, offset_ptr, level, L,
                                                             mask_rows)
         for f in tl.static_range(F):
-            acc = tl.zeros(rows.shape, tl.float32)
+            where = values_ptr + rows * (L * F) + level * F + f
+            acc = tl.load(where, mask=mask_rows, other=0.0) if BACKWARD else tl.zeros(rows.shape, tl.float32)
             for v in tl.static_range(8):
                 idx, w = _corner(x_ptr, rows, mask_rows, res, a0, a1, a2, level_mask, offset, v)
-                acc += w * tl.load(table_ptr + idx * F + f, mask=mask_rows, other=0.0)
-            tl.store(out_ptr + rows * (L * F) + level * F + f, acc, mask=mask_rows)
+                if BACKWARD:
+                    tl.atomic_add(table_ptr + idx * F + f, w * acc, mask=mask_rows)
+                else:
+                    acc += w * tl.load(table_ptr + idx * F + f, mask=mask_rows, other=0.0)
+            if not BACKWARD:
+                tl.store(where, acc, mask=mask_rows)
 
 
-@triton.jit
-def _encode_backward_kernel(x_ptr, grid_ptr, grad_out_ptr, grad_table_ptr, res_ptr, coeff_ptr, mask_ptr, offset_ptr,
-                            n_rows, L: tl.constexpr, F: tl.constexpr, BLOCK_ROWS: tl.constexpr):
-    rows = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
-    mask_rows = rows < n_rows
-    grid = tl.load(grid_ptr + rows, mask=mask_rows, other=0)
-    for level in tl.static_range(L):
-        res, a0, a1, a2, level_mask, offset = _level_params(grid, res_ptr, coeff_ptr, mask_ptr, offset_ptr, level, L,
-                                                            mask_rows)
-        for f in tl.static_range(F):
-            g = tl.load(grad_out_ptr + rows * (L * F) + level * F + f, mask=mask_rows, other=0.0)
-            for v in tl.static_range(8):
-                idx, w = _corner(x_ptr, rows, mask_rows, res, a0, a1, a2, level_mask, offset, v)
-                tl.atomic_add(grad_table_ptr + idx * F + f, w * g, mask=mask_rows)
+def _launch(grids: HashGrids, x: Tensor, grid: Tensor, table: Tensor, values: Tensor, backward: bool) -> None:
+    n = x.shape[0]
+    _hash_kernel[(triton.cdiv(n, BLOCK),)](x, grid, table, values, grids.resolution, grids.coeff, grids.mask,
+                                           grids.offset, n, L=grids.n_levels, F=grids.n_features, BLOCK_ROWS=BLOCK,
+                                           BACKWARD=backward)
 
 
 class _FusedEncode(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table: Tensor, x: Tensor, grid: Tensor, grids: HashGrids) -> Tensor:
-        n = x.shape[0]
-        out = torch.empty(n, grids.out_dim, device=x.device, dtype=torch.float32)
-        launch = (triton.cdiv(n, BLOCK),)
-        _encode_kernel[launch](x, grid, table, out, grids.resolution, grids.coeff, grids.mask, grids.offset, n,
-                               L=grids.n_levels, F=grids.n_features, BLOCK_ROWS=BLOCK)
+        out = torch.empty(x.shape[0], grids.out_dim, device=x.device, dtype=torch.float32)
+        _launch(grids, x, grid, table, out, backward=False)
         ctx.save_for_backward(x, grid)
         ctx.grids, ctx.table_shape = grids, table.shape
         return out
@@ -107,10 +102,7 @@ class _FusedEncode(torch.autograd.Function):
         x, grid = ctx.saved_tensors
         grids = ctx.grids
         grad_table = torch.zeros(ctx.table_shape, device=x.device, dtype=torch.float32)
-        n = x.shape[0]
-        _encode_backward_kernel[(triton.cdiv(n, BLOCK),)](
-            x, grid, grad_out.contiguous().float(), grad_table, grids.resolution, grids.coeff, grids.mask, grids.offset,
-            n, L=grids.n_levels, F=grids.n_features, BLOCK_ROWS=BLOCK)
+        _launch(grids, x, grid, grad_table, grad_out.contiguous().float(), backward=True)
         return grad_table, None, None, None
 
 
