@@ -111,7 +111,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from moe_zoo.audio.benchmark import main
 
-    return main(args.rest)
+    return main([a for i, a in enumerate(args.rest) if not (i == 0 and a == "--")])
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -152,9 +152,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="builtin | ljspeech:DIR | libritts:DIR | musiccaps:CSV:AUDIO_DIR (several allowed)")
     p.add_argument("--model", default="topp", choices=["topp", "topk", "dense"])
     p.add_argument("--joint", action="store_true", help="naive joint training instead of the curriculum (top-p)")
-    p.add_argument("--specialist-steps", type=positive_int, default=300)
-    p.add_argument("--warmup-steps", type=positive_int, default=100)
-    p.add_argument("--joint-steps", type=positive_int, default=400)
+    p.add_argument("--specialist-steps", type=positive_int, default=60)
+    p.add_argument("--warmup-steps", type=positive_int, default=30)
+    p.add_argument("--joint-steps", type=positive_int, default=120)
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", type=Path, default=Path("unimoe-audio.safetensors"))

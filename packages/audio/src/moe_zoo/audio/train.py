@@ -40,9 +40,9 @@ class TrainConfig(Config):
     the curriculum's total step count ``2 * specialist + warmup + joint``)."""
 
     recipe: str = "curriculum"
-    specialist_steps: int = 300
-    warmup_steps: int = 100
-    joint_steps: int = 400
+    specialist_steps: int = 60
+    warmup_steps: int = 30
+    joint_steps: int = 120
     batch_size: int = 8
     lr: float = 2e-3
     warmup_lr: float = 1e-3
