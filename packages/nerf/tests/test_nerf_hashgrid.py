@@ -69,13 +69,13 @@ def test_level_resolutions_follow_the_geometric_growth():
 
 def test_gradients_reach_only_the_touched_rows_and_match_finite_differences():
     torch.manual_seed(1)
-    grids = HashGrids([GridSpec(4, 64, 8)], n_levels=3, n_features=2, init_scale=1.0).double()
+    grids = HashGrids([GridSpec(2, 64, 5)], n_levels=3, n_features=2, init_scale=1.0).double()
     x = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p: grids(p), (x,))           # d enc / d x (trilinear)
     grids.table.grad = None
     grids(x.detach()).square().sum().backward()
     touched = grids.table.grad.abs().sum(1) > 0
-    assert 0 < int(touched.sum()) <= 3 * 3 * 8
+    assert 0 < int(touched.sum()) <= 3 * 3 * 8 < grids.table.shape[0]
     table = grids.table.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda t: _with_table(grids, t, x.detach()), (table,))
 

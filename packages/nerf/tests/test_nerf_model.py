@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moe_zoo.core import InputError, create_model, get_model_spec, load_balancing_loss
-from moe_zoo.nerf.model import SwitchNeRF, SwitchNeRFConfig
+from moe_zoo.core import InputError, load_balancing_loss
+from moe_zoo.nerf.model import MODELS, SwitchNeRF, SwitchNeRFConfig, build_model
 
 
 def small_config(**kw) -> SwitchNeRFConfig:
@@ -53,14 +53,14 @@ def test_gradients_reach_gate_experts_and_head():
         assert has == (e in used)
 
 
-def test_experts_are_heterogeneous_and_registry_builds_all_models():
-    model = create_model("switch-nerf-pp")
+def test_experts_are_heterogeneous_and_every_model_builds():
+    model = build_model("switch-nerf-pp")
     sizes = [model.grids.grid_params(e) for e in range(model.config.n_experts)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
-    assert all(get_model_spec(n) for n in ("switch-nerf-pp", "switch-nerf-homogeneous", "switch-nerf-v1", "hash-nerf"))
+    assert set(MODELS) == {"switch-nerf-pp", "switch-nerf-homogeneous", "switch-nerf-v1", "hash-nerf"}
     u, d = torch.rand(50, 3), torch.nn.functional.normalize(torch.randn(50, 3), dim=-1)
     for name in ("switch-nerf-homogeneous", "switch-nerf-v1", "hash-nerf"):
-        out = create_model(name)(u, d)
+        out = build_model(name)(u, d)
         assert out.sigma.shape == (50,) and out.rgb.shape == (50, 3) and (out.sigma >= 0).all()
 
 

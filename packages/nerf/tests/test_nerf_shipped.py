@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from moe_zoo.nerf.predict import load
-from moe_zoo.nerf.render import Cameras, render
+from moe_zoo.nerf.renderer import Cameras, render
 from moe_zoo.nerf.scene import look_at
 
 
@@ -17,3 +17,13 @@ def test_shipped_weights_load_and_render():
     image = render(model, Cameras(pose[None], torch.tensor([[20.0, 20.0, 8.0, 8.0]]), 16, 16))
     assert image.shape == (1, 16, 16, 3) and torch.isfinite(image).all()
     assert image.std() > 0.01  # a scene, not a constant colour
+
+
+def test_public_names_are_the_functions_after_their_modules_are_imported():
+    import moe_zoo.nerf.meshing
+    import moe_zoo.nerf.renderer
+    import moe_zoo.nerf.training
+    from moe_zoo import nerf
+
+    assert nerf.render is moe_zoo.nerf.renderer.render and nerf.train is moe_zoo.nerf.training.train
+    assert nerf.export is moe_zoo.nerf.meshing.export

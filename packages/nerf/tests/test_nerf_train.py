@@ -10,10 +10,10 @@ import torch
 from moe_zoo.core import InputError
 from moe_zoo.core.cli import main
 from moe_zoo.nerf.data import load_scene
-from moe_zoo.nerf.export import density_grid, export
+from moe_zoo.nerf.meshing import density_grid, export
 from moe_zoo.nerf.predict import load
-from moe_zoo.nerf.render import Cameras, render, write_flythrough
-from moe_zoo.nerf.train import TrainConfig, train
+from moe_zoo.nerf.renderer import Cameras, render, write_flythrough
+from moe_zoo.nerf.training import TrainConfig, train
 
 TINY = {"expert_min_res": (2, 4), "expert_max_res": (8, 16), "expert_log2_table": (8, 10), "expert_hidden": (8, 16),
         "n_levels": 4, "gate_grid": (2, 8, 8), "gate_hidden": 8, "feature_dim": 6}
@@ -39,7 +39,7 @@ def test_interrupted_run_resumes_to_the_same_weights(transforms_dir, tmp_path, m
     config = TrainConfig(steps=4, rays=64, checkpoint_every=2, model_overrides=TINY)
     straight = train(transforms_dir, config, progress=False).model.state_dict()
     state = tmp_path / "state.safetensors"
-    train_module = importlib.import_module("moe_zoo.nerf.train")
+    train_module = importlib.import_module("moe_zoo.nerf.training")
     real_save = train_module.save_training_state
 
     def save_then_stop(*args, **kwargs):

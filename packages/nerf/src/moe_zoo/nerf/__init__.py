@@ -13,25 +13,25 @@ Names are imported on first use, so ``moe-zoo nerf ...`` checks its arguments be
 from moe_zoo.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "Cameras": "render",
+    "Cameras": "renderer",
     "HashNeRF": "model",
     "Scene": "data",
     "SwitchNeRF": "model",
     "SwitchNeRFConfig": "model",
     "SwitchNeRFv1": "model",
-    "TrainConfig": "train",
-    "TrainResult": "train",
+    "TrainConfig": "training",
+    "TrainResult": "training",
     "builtin_scene": "scene",
-    "evaluate": "train",
-    "export": "export",
-    "flythrough": "render",
+    "evaluate": "training",
+    "export": "meshing",
+    "flythrough": "renderer",
     "load": "predict",
     "load_scene": "data",
     "read_mega_nerf": "data",
     "read_transforms": "data",
-    "render": "render",
-    "train": "train",
-    "write_flythrough": "render",
+    "render": "renderer",
+    "train": "training",
+    "write_flythrough": "renderer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,7 +22,7 @@ def _folder_of(path: str, option: str) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from moe_zoo.core import InputError
-    from moe_zoo.nerf.train import TrainConfig, train
+    from moe_zoo.nerf.training import TrainConfig, train
 
     if args.ship and (args.out or args.model != "switch-nerf-pp" or args.scene != "builtin"):
         raise InputError("--ship writes the package's switch-nerf-pp weights for the built-in scene and takes no --out")
@@ -41,7 +41,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.nerf.data import load_scene
     from moe_zoo.nerf.predict import load
-    from moe_zoo.nerf.train import evaluate
+    from moe_zoo.nerf.training import evaluate
 
     scene = load_scene(args.scene)
     metrics = evaluate(load(args.model), scene)
@@ -56,7 +56,7 @@ def _render(args: argparse.Namespace) -> int:
 
     from moe_zoo.nerf.data import load_scene
     from moe_zoo.nerf.predict import load
-    from moe_zoo.nerf.render import Cameras, render, write_flythrough
+    from moe_zoo.nerf.renderer import Cameras, render, write_flythrough
 
     _folder_of(args.out, "--out")
     scene, model = load_scene(args.scene), load(args.model)
@@ -72,7 +72,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from moe_zoo.nerf.export import export
+    from moe_zoo.nerf.meshing import export
     from moe_zoo.nerf.predict import load
 
     _folder_of(args.out, "--out")

@@ -7,9 +7,9 @@ import time
 import torch
 
 from moe_zoo.nerf.predict import load
-from moe_zoo.nerf.render import Cameras, render
+from moe_zoo.nerf.renderer import Cameras, render
 from moe_zoo.nerf.scene import builtin_scene
-from moe_zoo.nerf.train import evaluate
+from moe_zoo.nerf.training import evaluate
 
 
 def run_demo(views: int = 2) -> str:

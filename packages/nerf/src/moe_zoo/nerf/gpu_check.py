@@ -64,7 +64,7 @@ def _ring_scene(n: int = 12, size: int = 32):
 
 
 def run(device: str) -> dict[str, Any]:
-    from moe_zoo.nerf.train import TrainConfig, train
+    from moe_zoo.nerf.training import TrainConfig, train
 
     data = {"kernel": _kernel(device)}
     result = train(_ring_scene(), TrainConfig(steps=30, rays=4096), device=device, progress=False)

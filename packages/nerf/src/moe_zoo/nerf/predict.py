@@ -13,7 +13,7 @@ from moe_zoo.nerf.model import MODELS, SHIPPED_WEIGHTS, build_model
 
 
 def load(path: str | Path | None = None, *, device: str = "cpu") -> nn.Module:
-    """A checkpoint written by :func:`moe_zoo.nerf.train` (default: the shipped built-in-scene weights).
+    """A checkpoint written by :func:`moe_zoo.nerf.training` (default: the shipped built-in-scene weights).
 
     Built from the checkpoint's registry name and config under moe-core's allocation guard, then
     its tensors loaded (nothing unpickled).

@@ -24,7 +24,7 @@ from moe_zoo.core.training_state import check_resume, load_training_state, save_
 from moe_zoo.nerf.data import Scene, load_scene
 from moe_zoo.nerf.metrics import psnr, ssim
 from moe_zoo.nerf.model import MODELS, build_model
-from moe_zoo.nerf.render import Cameras, render, render_rays
+from moe_zoo.nerf.renderer import Cameras, render, render_rays
 from moe_zoo.nerf.rendering import camera_rays
 
 _log = get_logger(__name__)
