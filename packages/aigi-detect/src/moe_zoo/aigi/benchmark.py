@@ -45,7 +45,7 @@ PACKAGE = Path(__file__).resolve().parents[3]
 
 
 def _train_config(quick: bool) -> TrainConfig:
-    return TrainConfig(stage1_epochs=1, stage2_epochs=2, phase_images=200 if quick else 400)
+    return TrainConfig(stage1_epochs=1, stage2_epochs=2, phase_images=128 if quick else 256)
 
 
 def _omniaid_images(history: list[dict], batch: int) -> int:
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--train-family", default="gan", choices=FAMILIES)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--quick", action="store_true", help="200 images per phase: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="128 images per phase: a smoke run")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out", default=None, help="folder for BENCHMARKS.md and results/ (default: the package)")

@@ -133,10 +133,12 @@ def _split_sources(domain: str, split: str) -> tuple[list[np.ndarray], list[np.n
     return photos, [p for p in (OPENCV / c for c in CLIPS.get(domain, [])) if p.is_file()]
 
 
-def real_crops(domain: str, split: str, n: int, seed: int) -> np.ndarray:
-    """``uint8 [n, 32, 32, 3]`` real crops of ``domain`` for ``split`` (before :func:`finish`)."""
+def real_crops(domain: str, split: str, n: int, seed: int, *, clips: bool = True) -> np.ndarray:
+    """``uint8 [n, 32, 32, 3]`` real crops of ``domain`` for ``split`` (before :func:`finish`);
+    ``clips=False`` leaves the video frames out (no decoding: for quick demos)."""
     rng = np.random.default_rng([seed, DEFAULT_DOMAINS.index(domain), split == "test"])
-    photos, clips = _split_sources(domain, split)
+    photos, clip_paths = _split_sources(domain, split)
+    clip_paths = clip_paths if clips else []
     parts: list[np.ndarray] = []
     if domain == "human_animal":
         from skimage.data import lfw_subset
@@ -147,7 +149,7 @@ def real_crops(domain: str, split: str, n: int, seed: int) -> np.ndarray:
         for i in chosen:
             face = (faces[i] * 255).round().astype(np.uint8)
             parts += _crops(np.repeat(face[..., None], 3, -1), 1, rng)
-    sources = photos + [frame for clip in clips for frame in _clip_frames(clip, split, 8, rng)]
+    sources = photos + [frame for clip in clip_paths for frame in _clip_frames(clip, split, 8, rng)]
     if not sources:
         raise InputError(f"built-in data: no real photographs found for domain {domain!r} (install opencv-doc and "
                          "mate-backgrounds: packages/aigi-detect/apt.txt)")

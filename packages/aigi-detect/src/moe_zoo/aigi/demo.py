@@ -33,7 +33,7 @@ def run_demo(n_real: int = 8) -> str:
     began = time.perf_counter()
     model = load(DEFAULT_MODEL, device="cpu")
     meta = read_checkpoint_metadata(get_model_spec(DEFAULT_MODEL).weights_path()).get("metadata", {})
-    real = np.stack([finish(img) for d in DEFAULT_DOMAINS for img in real_crops(d, "test", n_real, seed=123)])
+    real = np.stack([finish(img) for d in DEFAULT_DOMAINS for img in real_crops(d, "test", n_real, seed=123, clips=False)])
     real_domains = [d for d in DEFAULT_DOMAINS for _ in range(n_real)]
     fakes, families, fake_domains = shipped_fakes()
     probs, gates = score(model, np.concatenate([real, fakes]))

@@ -4,11 +4,12 @@ precision (scikit-learn), overall and per generator / per semantic domain."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 
 def detection_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """``acc`` (threshold 0.5), ``real_acc``, ``fake_acc``, ``ap`` (fake = positive class)."""
+    from sklearn.metrics import average_precision_score   # imported here: sklearn takes seconds to import
+
     labels, probs = np.asarray(labels), np.asarray(probs)
     pred = probs >= 0.5
     real, fake = labels == 0, labels == 1

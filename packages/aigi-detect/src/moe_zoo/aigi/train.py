@@ -4,8 +4,10 @@ Stage 1, hard sampling: the experts one after another, each alone (gate 1) on it
 the classification head reset to its initial state before each: semantic expert ``e`` on the real
 and fake images of domain ``e``; the artifact expert on real images vs their autoencoder
 reconstructions (generator ``ae_recon``). Loss ``CE_ls + lambda_orth L_orth``.
-Stage 2: the router and the head only, on the semantic domains' images, loss ``CE_ls +
-lambda_bal L_bal + lambda_gcls CE(router, domain)``.
+Stage 2: the router and the head only, on all of stage 1's images (the official scripts pass the
+same data paths, reconstructions last), loss ``CE_ls + lambda_bal L_bal + lambda_gcls CE(router,
+domain)``; the reconstructions carry no router label (official: domain labels outside the semantic
+experts' range are masked out of the router CE).
 
 Each phase sees class-balanced epochs (every fake and as many randomly drawn real images, or the
 reverse) and uses its own AdamW. The state is saved after every phase (``state_path``), so an
@@ -84,7 +86,8 @@ def plan_phases(model: OmniAID, data: ImageSet, config: TrainConfig) -> list[Pha
                             config.stage1_epochs))
     if mc.artifact_expert:
         phases.append(Phase("artifact expert", np.flatnonzero(real | recon), mc.artifact_index, config.stage1_epochs))
-    phases.append(Phase("router + head", np.flatnonzero(semantic), None, config.stage2_epochs))
+    stage2 = np.ones(len(data), bool) if mc.artifact_expert else semantic
+    phases.append(Phase("router + head", np.flatnonzero(stage2), None, config.stage2_epochs))
     return phases
 
 
@@ -119,7 +122,9 @@ def _run_phase(model: OmniAID, data: ImageSet, phase: Phase, config: TrainConfig
     for _ in range(phase.epochs):
         order = phase.index[balanced_epoch(data.labels[phase.index], config.phase_images, rng)]
         for start in range(0, len(order), config.batch_size):
-            x, y, d = (t.to(device) for t in data.tensors(order[start:start + config.batch_size], size))
+            rows = order[start:start + config.batch_size]
+            x, y, d = (t.to(device) for t in data.tensors(rows, size))
+            d = d.masked_fill(torch.from_numpy(data.generators[rows] == RECON).to(device), -1)
             if phase.expert is not None:
                 with model.hard_sampling(phase.expert):
                     losses = stage1_loss(model, model(x), y, phase.expert)
