@@ -8,7 +8,9 @@ import numpy as np
 
 def detection_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """``acc`` (threshold 0.5), ``real_acc``, ``fake_acc``, ``ap`` (fake = positive class)."""
-    from sklearn.metrics import average_precision_score   # imported here: sklearn takes seconds to import
+    from sklearn.metrics import (
+        average_precision_score,  # imported here: sklearn takes seconds to import
+    )
 
     labels, probs = np.asarray(labels), np.asarray(probs)
     pred = probs >= 0.5
