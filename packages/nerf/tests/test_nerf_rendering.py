@@ -65,3 +65,14 @@ def test_occupancy_grid_update_and_lookup():
     assert grid.lookup(u).tolist() == [True, False]
     grid.update(torch.zeros(512), step_size=0.1)  # decays, still above the threshold once
     assert grid.occupied[2, 3, 4]
+
+
+def test_occupancy_grid_never_empties_and_empty_batches_render():
+    from moe_zoo.nerf.model import SwitchNeRFv1, SwitchNeRFv1Config
+
+    grid = OccupancyGrid(4)
+    grid.update(torch.zeros(64), step_size=0.1)  # a field that went transparent everywhere
+    assert grid.fraction == 1.0
+    model = SwitchNeRFv1(SwitchNeRFv1Config(width=8, expert_layers=2, n_experts=2))
+    out = model(torch.rand(0, 3), torch.rand(0, 3))
+    assert out.sigma.shape == (0,) and out.rgb.shape == (0, 3)

@@ -44,7 +44,7 @@ from moe_zoo.nerf.rendering import OccupancyGrid
 def positional_encoding(x: Tensor, n_freqs: int) -> Tensor:
     """NeRF's ``[x, sin(2^k x), cos(2^k x)]_{k<n}``: ``3 + 6 n`` dims for ``x [N, 3]``."""
     scales = 2.0 ** torch.arange(n_freqs, device=x.device, dtype=x.dtype)
-    angles = (x[:, None, :] * scales[:, None]).reshape(x.shape[0], -1)
+    angles = (x[:, None, :] * scales[:, None]).reshape(x.shape[0], 3 * n_freqs)
     return torch.cat([x, angles.sin(), angles.cos()], -1)
 
 

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -94,7 +96,8 @@ class OccupancyGrid(nn.Module):
 
     @torch.no_grad()
     def update(self, sigma: Tensor, step_size: float) -> None:
-        """Fold the cells' new densities ``sigma [res^3]`` in and re-threshold (alpha of one step).
+        """Fold the cells' new densities ``sigma [res^3]`` in and re-threshold (alpha of one step,
+        ``1 - exp(-sigma * step_size) > threshold``, i.e. ``sigma > -ln(1 - threshold) / step_size``).
 
         A cell stays occupied when it or a neighbour is (3x3x3 max-pool), so thin surfaces that
         the jittered probe missed once are not carved away.
@@ -102,8 +105,10 @@ class OccupancyGrid(nn.Module):
         new = sigma.detach().float().view((self.resolution,) * 3)
         old = torch.where(self.density < 0, new, self.density)
         self.density.copy_(torch.maximum(self.decay * old, new))
-        alpha = 1 - torch.exp(-self.density * step_size)
-        occupied = (alpha > self.threshold).float()[None, None]
+        # alpha of one step above the threshold, or (nerfacc's guard against an empty grid) a density
+        # at least the grid's mean when even that is below the threshold
+        sigma_threshold = min(-math.log(1 - self.threshold) / step_size, float(self.density.mean()))
+        occupied = (self.density >= sigma_threshold).float()[None, None]
         self.occupied.copy_(F.max_pool3d(occupied, 3, stride=1, padding=1)[0, 0].bool())
 
     @property
