@@ -44,14 +44,6 @@ class FeatureSet:
         out = torch.cat([transform(self.features[i:i + chunk]) for i in range(0, len(self), chunk)])
         return FeatureSet(out, self.prev, self.episode, self.arrays, self.scenarios, self.commands)
 
-    def subset(self, episodes: list[int]) -> FeatureSet:
-        keep = torch.isin(self.episode, torch.tensor(episodes))
-        rows = torch.flatnonzero(keep)
-        remap = torch.full((len(self),), -1, dtype=torch.long)
-        remap[rows] = torch.arange(len(rows))
-        return FeatureSet(self.features[rows], remap[self.prev[rows]], self.episode[rows],
-                          {k: v[rows] for k, v in self.arrays.items()}, self.scenarios, self.commands)
-
 
 def load_feature_set(source: str | Path | list[Path], progress: bool = True, with_features: bool = True) -> FeatureSet:
     """Read episodes (a folder of ``.npz`` or a list of files) and their cached camera features."""

@@ -194,7 +194,7 @@ def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0) -> tupl
     return episode, info
 
 
-def collect(out: str | Path, scenarios=None, episodes: int = 12, seed: int = 0, recovery: bool = True,
+def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, recovery: bool = True,
             progress: bool = True) -> list[Path]:
     """Record ``episodes`` planner episodes per scenario into ``out`` (``<scenario>-<seed>.npz``,
     existing files kept); with ``recovery`` every second one executes a perturbed command."""

@@ -31,7 +31,7 @@ from moe_zoo.driving.losses import (
     focal_loss,
     sample_flow_time,
 )
-from moe_zoo.driving.model import BCMLP, N_ROUTED, N_SKILLS, DriveMoE
+from moe_zoo.driving.model import N_ROUTED, N_SKILLS, DriveMoE
 
 _log = get_logger(__name__)
 
@@ -118,16 +118,16 @@ def drivemoe_loss(model: DriveMoE, batch: dict[str, Tensor], stage: int, config:
     out = model(batch, x_t, t, camera_mode="teacher" if stage == 1 else "gumbel")
     l_fm = flow_matching_loss(out.velocity, x0, x1)
     weight = config.router_weight_stage1 if stage == 1 else config.router_weight_stage2
-    parts = {"fm": float(l_fm)}
+    parts = {"fm": l_fm.item()}
     loss = l_fm
     if out.camera_logits is not None:
         l_cam = focal_loss(out.camera_logits, batch["camera"], alphas["camera"], config.focal_gamma)
         loss = loss + weight * l_cam
-        parts["cam"] = float(l_cam)
+        parts["cam"] = l_cam.item()
     if out.skill_logits is not None:
         l_skill = focal_loss(out.skill_logits, batch["skill"], alphas["skill"], config.focal_gamma)
         loss = loss + weight * l_skill
-        parts["skill"] = float(l_skill)
+        parts["skill"] = l_skill.item()
     return loss, parts
 
 
@@ -168,7 +168,7 @@ def fit(model: nn.Module, data: FeatureSet, config: TrainConfig | None = None, *
             loss, parts = drivemoe_loss(model, batch, stage, config, alphas, generator)
         else:
             loss = nn.functional.mse_loss(model(batch), model.normalise_waypoints(batch["waypoints"]))
-            parts = {"mse": float(loss)}
+            parts = {"mse": loss.item()}
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -202,6 +202,3 @@ def train(model_name: str, episodes: str | Path | list[Path], *, out: str | Path
                                      "final": result.history[-1] if result.history else {}})
     return model, result
 
-
-def is_bc(model: nn.Module) -> bool:
-    return isinstance(model, BCMLP)
