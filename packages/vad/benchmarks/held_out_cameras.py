@@ -18,6 +18,10 @@ of ``BENCHMARKS.md``.
 
     OMP_NUM_THREADS=1 uv run --locked --no-sync python packages/vad/benchmarks/held_out_cameras.py --seeds 0
     OMP_NUM_THREADS=1 uv run --locked --no-sync python packages/vad/benchmarks/held_out_cameras.py --report
+
+``--ablation encoder-tgs --seeds 0`` trains GS-MoE with the paper's TGS term on its task encoder
+(the presets' setting; the built-in default leaves it out) on the same folds (records in
+``results/held_out/encoder-tgs/``; ``--report`` adds its rows).
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ MODELS = cache_root() / "held-out-models"
 ALL_VIEWS = ("score", "appearance", "motion")
 START, END = "<!-- held-out-cameras:start -->", "<!-- held-out-cameras:end -->"
 PREVIOUS_RECIPE = "v1-urdmu-encoder"   # records of the recipe before 2026-12-06 (report compares with them)
+# GS-MoE ablations on the same data and seeds: folder -> (row label, TrainConfig changes)
+ABLATIONS = {"encoder-tgs": ("GS-MoE with the paper's TGS term on the task encoder (`encoder_tgs_from=0.5`)",
+                             {"encoder_tgs_from": 0.5})}
 
 
 ATTEMPTS = (("calibrated", DEFAULT_SCORED),   # the default, then the two earlier attempts (calibration.py)
@@ -104,19 +111,23 @@ def _current(saved: Path, config: TrainConfig, data) -> bool:
             and features == json.loads(json.dumps(data.features.to_dict())))
 
 
-def run_seed(seed: int, score_only: bool = False, only: list[str] | None = None) -> None:
+def run_seed(seed: int, score_only: bool = False, only: list[str] | None = None, ablation: str | None = None) -> None:
+    """Train (or re-use) and score every fold of ``seed``; ``ablation`` (a key of :data:`ABLATIONS`)
+    trains GS-MoE alone with that change and keeps its records in ``results/held_out/<ablation>/``."""
     cameras = sorted(camera_files())
     records = {"seed": seed, "cameras": cameras, "hardware": hardware_summary(), "folds": {}}
+    methods = (("GS-MoE", "gsmoe"),) if ablation else (("GS-MoE", "gsmoe"), ("MIL ranking (Sultani et al.)", "mil"))
+    suffix, folder = (f"-{ablation}", RESULTS / "held_out" / ablation) if ablation else ("", RESULTS / "held_out")
     for held in only or cameras:
-        if score_only and not all((MODELS / f"seed{seed}-{held}-{v}.safetensors").is_file() for v in ("gsmoe", "mil")):
+        if score_only and not all((MODELS / f"seed{seed}-{held}-{v}{suffix}.safetensors").is_file() for _, v in methods):
             continue
         data = load_cameras([c for c in cameras if c != held])
         assets = camera_assets(held)
         fold = {}
-        for name, variant in (("GS-MoE", "gsmoe"), ("MIL ranking (Sultani et al.)", "mil")):
-            saved = MODELS / f"seed{seed}-{held}-{variant}.safetensors"   # re-scoring needs no retraining
-            config = TrainConfig(variant=variant, seed=seed)
-            if not _current(saved, config, data):
+        for name, variant in methods:
+            saved = MODELS / f"seed{seed}-{held}-{variant}{suffix}.safetensors"   # re-scoring needs no retraining
+            config = TrainConfig(variant=variant, seed=seed, **(ABLATIONS[ablation][1] if ablation else {}))
+            if not score_only and not _current(saved, config, data):   # --score-only scores what is saved
                 train(data, config, progress=False, checkpoint=saved)
             model = load_model(saved)
             fold[name] = score_camera(model, assets)
@@ -126,7 +137,7 @@ def run_seed(seed: int, score_only: bool = False, only: list[str] | None = None)
         print(seed, held, json.dumps(fold), flush=True)
         # written after each fold, so an interrupted pass keeps the folds it finished; --cameras writes none
         if only is None:
-            write_text_atomic(RESULTS / "held_out" / f"seed{seed}.json", json.dumps(records, indent=1))
+            write_text_atomic(folder / f"seed{seed}.json", json.dumps(records, indent=1))
 
 
 def old_model_records() -> dict:
@@ -158,6 +169,8 @@ METHODS = ("GS-MoE", "MIL ranking (Sultani et al.)")
 def _cell(values: list[float], pct: bool) -> str:
     if not values:
         return "n/a"
+    if len(values) == 1:   # one seed: no spread to show
+        return f"{100 * values[0]:.1f}%" if pct else f"{values[0]:.3f}"
     if pct:
         return format_mean_std([100 * v for v in values], digits=1) + "%"
     return format_mean_std(values, digits=3)
@@ -173,7 +186,7 @@ def _aggregate(runs: list[dict], cameras: list[str], rows: list[str] | None = No
     per_camera: dict[tuple[str, str, str], list[float]] = {}
     for camera in cameras:
         for method in METHODS:
-            folds = [r["folds"][camera][method] for r in runs if camera in r["folds"]]
+            folds = [r["folds"][camera][method] for r in runs if method in r["folds"].get(camera, {})]
             if not folds:
                 continue
             cells = []
@@ -236,6 +249,12 @@ def report() -> None:
     before_seeds = ", ".join(str(r["seed"]) for r in previous)
     labels = [(m, m, per_camera) for m in METHODS] + [
         (f"{m}, previous recipe (seeds {before_seeds})", m, before) for m in METHODS if previous]
+    for folder, (label, _) in ABLATIONS.items():
+        ablated = _load_runs(RESULTS / "held_out" / folder)
+        if ablated:
+            seeds_run = ", ".join(str(r["seed"]) for r in ablated)
+            labels.append((f"{label} (seeds {seeds_run}; {sum(len(r['folds']) for r in ablated)} folds)",
+                           "GS-MoE", _aggregate(ablated, cameras)))
     summary = ["| method | " + " | ".join(f"normal flagged, {label} | frame AUC, {label}" for _, label in MODES)
                + " | event frames flagged, uncalibrated | event frames flagged, calibrated (default) |",
                "|" + "---|" * (3 + 2 * len(MODES)), *(_summary_row(*row) for row in labels)]
@@ -283,10 +302,11 @@ def main() -> None:
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--score-only", action="store_true", help="re-score the saved fold models, train none")
     parser.add_argument("--cameras", nargs="*", help="only these held-out folds (trains their models; no records)")
+    parser.add_argument("--ablation", choices=sorted(ABLATIONS), help="train and score this GS-MoE ablation instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in args.seeds:
-        run_seed(seed, args.score_only, args.cameras)
+        run_seed(seed, args.score_only, args.cameras, args.ablation)
     if args.report:
         report()
 

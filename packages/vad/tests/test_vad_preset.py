@@ -44,6 +44,7 @@ def test_ucf_crime_preset_trains_and_evaluates_on_fixture_files(tmp_path, capsys
     assert record["preset"] == "ucf-crime" and record["train_config"]["n_segments"] == 200
     assert record["train_config"]["encoder_lr"] == preset["train"]["encoder_lr"] == 1e-4
     assert record["train_config"]["encoder_steps"] == 3                 # 3,000 x 0.001
+    assert record["train_config"]["encoder_tgs_from"] == 0.5            # the paper's TGS on the task encoder
     assert record["train_config"]["batch_size"] == 2                    # the paper's 64, lowered for the test
     capsys.readouterr()
     assert main(["vad", "eval", "--model", str(out), "--list", str(tmp_path / "UCF_Test.list"),

@@ -169,7 +169,9 @@ def test_tgs_supervises_the_task_encoder_after_its_warm_up(splits, monkeypatch):
     them (checked against ``tgs_loss`` on the same scores), and it changes the encoder's weights."""
     train_module = importlib.import_module("moe_zoo.vad.train")   # the package's `train` is the function
     train_set, _ = splits
-    config = TrainConfig(variant="urdmu", seed=3, **{**SHORT, "encoder_steps": 12}, encoder_ema=0.0)
+    assert TrainConfig().encoder_tgs_from == 1.0          # the built-in recipe: off (README); presets: 0.5
+    config = TrainConfig(variant="urdmu", seed=3, **{**SHORT, "encoder_steps": 12}, encoder_ema=0.0,
+                         encoder_tgs_from=0.5)
     seen = []
     original = train_module.tgs_loss
 

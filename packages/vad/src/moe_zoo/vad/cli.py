@@ -152,7 +152,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from moe_zoo.vad.benchmark import main
 
-    return main(["--quick"] if args.quick else [])
+    return main((["--quick"] if args.quick else []) + (["--speed-only"] if args.speed_only else []))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -223,6 +223,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     be = verbs.add_parser("bench", help="GS-MoE vs baselines over seeds; writes BENCHMARKS.md and plots")
     be.add_argument("--quick", action="store_true", help="one seed, short schedules (BENCHMARKS.quick.md)")
+    be.add_argument("--speed-only", action="store_true",
+                    help="only re-measure prediction speed with the shipped weights (BENCHMARKS.md's speed block)")
     be.set_defaults(func=_bench)
 
     de = verbs.add_parser("demo", help="injected anomalies in real surveillance footage, detected and classified")

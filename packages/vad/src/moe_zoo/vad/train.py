@@ -7,8 +7,11 @@ GS-MoE (order from the paper; step counts and learning rate scaled to the built-
    (:func:`~moe_zoo.vad.losses.urdmu_loss`) for the first ``encoder_tgs_from`` share of its steps,
    then ``L = L_urdmu + w_tgs L_tgs(c)`` with the TGS term on its own coarse scores ``c``
    (:func:`~moe_zoo.vad.losses.tgs_loss`: Gaussians fitted to the batch's current, detached curves
-   of the anomalous videos, as the paper guides the task encoder); the stage ends on an EMA of its
-   weights (:func:`update_weight_ema`, ``encoder_ema``; ours).
+   of the anomalous videos, as the paper guides the task encoder). The paper-scale presets do this
+   (``encoder_tgs_from = 0.5``); the built-in recipe's default ``encoder_tgs_from = 1`` keeps the
+   whole stage a warm-up (UR-DMU's loss alone), because the TGS term lowered the frame AUC on
+   held-out cameras (package README). The stage ends on an EMA of its weights
+   (:func:`update_weight_ema`, ``encoder_ema``; ours).
 2. **Class experts** on the frozen task-aware features. Expert ``e`` sees only videos of class
    ``e`` (target 1) and normal videos (target 0): ``L_e = BCE(topk(s^e), y) + w_tgs L_tgs(s^e)``,
    the TGS term on its class's videos. The Gaussians are fitted to the *task encoder's coarse
@@ -96,7 +99,7 @@ class TrainConfig(Config):
     weight_decay: float = 5e-5
     feature_dropout: float = 0.2  # dropout on the frozen task-aware features in stages 2-3
     tgs_weight: float = 1.0
-    encoder_tgs_from: float = 0.5  # share of stage 1 that is warm-up (UR-DMU's loss alone) before TGS joins
+    encoder_tgs_from: float = 1.0  # share of stage 1 before TGS joins (UR-DMU's loss alone); 1: never (presets: 0.5)
     gate_tgs: bool = True         # also guide the gate with the splatted pseudo-labels
     gate_uniform_kl: float = 0.1  # weight of KL(g_t || uniform) on the gate (stage 3)
     tgs_prominence: float = 0.1
