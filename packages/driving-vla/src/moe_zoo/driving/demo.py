@@ -9,8 +9,8 @@ from moe_zoo.driving.cameras import ROUTED_CAMERAS
 from moe_zoo.driving.planner import SKILLS
 
 
-def run_demo(scenario: str = "merge", seed: int = 2000, video: str | None = None, max_steps: int = 40) -> str:
-    """The first ``max_steps`` decisions (8 s of driving) of one episode with the shipped weights; a text report."""
+def run_demo(scenario: str = "merge", seed: int = 2000, video: str | None = None, max_steps: int = 25) -> str:
+    """The first ``max_steps`` decisions (5 s of driving) of one episode with the shipped weights; a text report."""
     import torch
 
     from moe_zoo.core import read_checkpoint_metadata
@@ -40,8 +40,8 @@ def run_demo(scenario: str = "merge", seed: int = 2000, video: str | None = None
         f"of {', '.join(meta.get('scenarios', []))}; seed {meta.get('seed')}",
         f"scenario {scenario}, seed {seed} (not a training seed), first {max_steps} decisions at 5 Hz:",
         f"  DriveMoE: {'no infraction' if result.done_reason == 'cut' else result.done_reason} after "
-        f"{result.steps} decisions, route completion {100 * result.route_completion:.0f}%, "
-        f"driving score {100 * result.driving_score:.0f} (full closed-loop results: BENCHMARKS.md)",
+        f"{result.steps} decisions, {100 * result.route_completion:.0f}% of the route driven "
+        f"(full closed-loop results: README.md, BENCHMARKS.md)",
         f"  camera router picked: {dict(cameras.most_common())}; agreement with the label rule "
         f"{100 * result.camera_hits / max(result.camera_total, 1):.0f}%",
         f"  top skill expert: {dict(skills.most_common())}; agreement with the skill labels "
