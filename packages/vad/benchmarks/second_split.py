@@ -23,7 +23,7 @@ from moe_zoo.vad.model import GSMoEConfig
 from moe_zoo.vad.train import TrainConfig, model_config_for, train
 
 METHODS = {"GS-MoE": ("gsmoe", "gsmoe"), "single model, no class experts": ("single", "gsmoe"),
-           "task encoder only (UR-DMU + TGS)": ("gsmoe", "urdmu"), "MIL ranking (Sultani et al.)": ("mil", "mil")}
+           "task encoder only (UR-DMU)": ("gsmoe", "urdmu"), "MIL ranking (Sultani et al.)": ("mil", "mil")}
 
 
 def main() -> None:

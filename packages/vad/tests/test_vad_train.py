@@ -158,8 +158,9 @@ def test_encoder_from_skips_stage_one(splits):
     assert "encoder" not in second.history
     for a, b in zip(first.model.encoder.parameters(), second.model.encoder.parameters()):
         torch.testing.assert_close(a, b)
-    with pytest.raises(InputError, match="own task encoder"):   # its encoder is trained without TGS
-        train(train_set, config.replace(variant="gsmoe-no-tgs"), MODEL, progress=False, encoder_from=first.model)
+    with pytest.raises(InputError, match="own task encoder"):   # GS-MoE's encoder had TGS, no-tgs must not
+        train(train_set, config.replace(variant="gsmoe-no-tgs", encoder_tgs_from=0.5), MODEL, progress=False,
+              encoder_from=first.model)
 
 
 def test_tgs_supervises_the_task_encoder_after_its_warm_up(splits, monkeypatch):

@@ -45,7 +45,7 @@ METHODS = {
     "GS-MoE, class experts averaged (no gate)": ("gsmoe", "expert-mean"),
     "GS-MoE without TGS loss": ("gsmoe-no-tgs", "gsmoe"),
     "single model, no class experts": ("single", "gsmoe"),
-    "task encoder only (UR-DMU + TGS)": ("gsmoe", "urdmu"),
+    "task encoder only (UR-DMU)": ("gsmoe", "urdmu"),
     "MIL ranking (Sultani et al.)": ("mil", "mil"),
 }
 PLOTTED = ("GS-MoE with UR-DMU's self-attention in the task encoder", "single model, no class experts",
@@ -76,9 +76,10 @@ def _one_seed(seed: int, quick: bool, threads: int) -> tuple[int, dict, dict, di
     short = {"encoder_steps": 150, "expert_steps": 120, "gate_steps": 80, "mil_steps": 300} if quick else {}
     models, seconds, metrics, curves = {}, {}, {}, {}
     for variant in dict.fromkeys(v for v, _ in METHODS.values()):
-        shared = models.get("gsmoe") if variant in (*GATE_ONLY_VARIANTS, "single") else None  # no-tgs: own encoder
-        result = train(train_data, TrainConfig(variant=variant, seed=seed, **short), progress=False,
-                       encoder_from=shared)
+        config = TrainConfig(variant=variant, seed=seed, **short)
+        reuse = (*GATE_ONLY_VARIANTS, "single", *(("gsmoe-no-tgs",) if config.encoder_tgs_from >= 1 else ()))
+        shared = models.get("gsmoe") if variant in reuse else None  # with encoder TGS, no-tgs trains its own
+        result = train(train_data, config, progress=False, encoder_from=shared)
         models[variant], seconds[variant] = result.model, result.seconds
         _log.info("seed %d %s trained in %.0f s", seed, variant, result.seconds)
     for label, (variant, scored) in METHODS.items():
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     config = BuiltinConfig()
     reused = {**{v: " (stage 3; encoder and experts of the GS-MoE run)" for v in GATE_ONLY_VARIANTS},
               "single": " (stages 2-3; stage-1 encoder of the GS-MoE run)"}
+    if TrainConfig().encoder_tgs_from >= 1:   # no TGS on the encoder: gsmoe-no-tgs reuses it
+        reused["gsmoe-no-tgs"] = " (stages 2-3; stage-1 encoder of the GS-MoE run)"
     train_rows = [[variant + reused.get(variant, ""),
                    format_mean_std(values, 0)] for variant, values in seconds.items()]
     sections = [

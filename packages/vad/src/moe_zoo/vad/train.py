@@ -285,14 +285,15 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     stage and every ``checkpoint_every`` steps, and a rerun with the same path continues from it.
     ``encoder_from`` reuses the trained task encoder of another GS-MoE run instead of stage 1
     (stage 1 is re-seeded, so runs with the same seed and data train the same encoder anyway;
-    not for ``gsmoe-no-tgs``, whose encoder is trained without the TGS term);
+    refused for ``gsmoe-no-tgs`` when ``encoder_tgs_from < 1``: GS-MoE's encoder then has the TGS term);
     the variants that differ from ``gsmoe`` only in the gate (``gsmoe-fusion``, ``gsmoe-free-gate``)
     reuse its class experts too and train stage 3 alone. A state written with other settings
     (training config, architecture or data) is refused unless ``force_restart``, which discards it.
     """
     config = config or TrainConfig()
-    if encoder_from is not None and config.variant == "gsmoe-no-tgs":
-        raise InputError("gsmoe-no-tgs trains its own task encoder (without TGS): encoder_from does not apply")
+    if encoder_from is not None and config.variant == "gsmoe-no-tgs" and config.encoder_tgs_from < 1.0:
+        raise InputError("with encoder_tgs_from < 1 gsmoe-no-tgs trains its own task encoder (without TGS): "
+                         "encoder_from does not apply")
     if data is None:
         from moe_zoo.vad.builtin import load_builtin
 
