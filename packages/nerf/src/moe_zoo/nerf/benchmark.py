@@ -35,11 +35,11 @@ from moe_zoo.nerf.scene import builtin_scene, look_at
 from moe_zoo.nerf.training import TrainConfig, evaluate, train
 
 PACKAGE = Path(__file__).resolve().parents[3]
-METHODS = {  # name -> (label, learning rate)
-    "switch-nerf-pp": ("Switch-NeRF++ (heterogeneous hash experts)", 1e-2),
-    "switch-nerf-homogeneous": ("homogeneous hash experts", 1e-2),
-    "hash-nerf": ("single hash grid", 1e-2),
-    "switch-nerf-v1": ("Switch-NeRF v1 (MLP experts)", 2e-3),
+METHODS = {  # name -> (label, learning rate, occupancy grid)
+    "switch-nerf-pp": ("Switch-NeRF++ (heterogeneous hash experts)", 1e-2, True),
+    "switch-nerf-homogeneous": ("homogeneous hash experts", 1e-2, True),
+    "hash-nerf": ("single hash grid", 1e-2, True),
+    "switch-nerf-v1": ("Switch-NeRF v1 (MLP experts)", 2e-3, False),
 }
 
 
@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=positive_int, default=3)
     parser.add_argument("--target-psnr", type=positive_float, default=16.0)
     parser.add_argument("--eval-views", type=positive_int, default=4, help="held-out views scored per run")
+    parser.add_argument("--only", nargs="+", choices=sorted(METHODS), default=None,
+                        help="rerun these methods and keep the other methods' stored records (results/)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 10 steps, writes under benchmarks/quick/")
     return parser.parse_args(argv)
 
@@ -74,6 +76,7 @@ def render_200(model, scene: Scene) -> float:
 
 def run_one(scene: Scene, method: str, seed: int, args: argparse.Namespace) -> dict:
     config = TrainConfig(model=method, steps=args.steps, rays=args.rays, lr=METHODS[method][1], seed=seed,
+                         occupancy=METHODS[method][2],
                          eval_every=max(args.steps // 2, 1), eval_views=1)
     result = train(scene, config, progress=False)
     metrics = evaluate(result.model, scene, scene.val[: args.eval_views])
@@ -90,13 +93,35 @@ def run_one(scene: Scene, method: str, seed: int, args: argparse.Namespace) -> d
     return record
 
 
+ARRAYS = ("views", "expert_map")
+
+
+def save_records(folder: Path, records: list[dict]) -> None:
+    """``records.json`` (numbers) and ``arrays.npz`` (the figure's seed-0 views and expert maps)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "records.json").write_text(json.dumps([{k: v for k, v in r.items() if k not in ARRAYS} for r in records],
+                                                    indent=1))
+    np.savez_compressed(folder / "arrays.npz", **{f"{r['method']}.{key}": r[key] for r in records
+                                                   for key in ARRAYS if key in r})
+
+
+def load_records(folder: Path, keep: set[str]) -> list[dict]:
+    records = [r for r in json.loads((folder / "records.json").read_text()) if r["method"] in keep]
+    with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
+        for r in records:
+            for key in ARRAYS:
+                if r["seed"] == 0 and f"{r['method']}.{key}" in arrays:
+                    r[key] = arrays[f"{r['method']}.{key}"]
+    return records
+
+
 def figure(scene: Scene, records: list[dict], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first = [r for r in records if r["seed"] == 0]
+    first = sorted((r for r in records if r["seed"] == 0), key=lambda r: list(METHODS).index(r["method"]))
     maps = [r for r in first if "expert_map" in r]
     cols = 1 + len(first)
     fig, axes = plt.subplots(3, cols, figsize=(2.2 * cols, 6.8))
@@ -131,7 +156,7 @@ def render_gt_top(scene: Scene) -> np.ndarray:
 
 def table(records: list[dict], target: float) -> str:
     rows = []
-    for method, (label, lr) in METHODS.items():
+    for method, (label, lr, _) in METHODS.items():
         rs = [r for r in records if r["method"] == method]
         if not rs:
             continue
@@ -166,17 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     md_dir = out_dir if args.quick else PACKAGE
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     scene = builtin_scene()
-    records = []
+    results = out_dir / "results"
+    records = load_records(results, keep=set(METHODS) - set(args.only)) if args.only else []
     for seed in range(args.seeds):
-        for method in METHODS:
+        for method in args.only or METHODS:
             started = time.perf_counter()
             records.append(run_one(scene, method, seed, args))
             print(f"{method} seed {seed}: PSNR {records[-1]['psnr']:.2f} ({time.perf_counter() - started:.0f} s)", flush=True)
     fig = figure(scene, records, out_dir / "figures" / "held_out_views.png")
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    (out_dir / "results").mkdir(exist_ok=True)
-    (out_dir / "results" / "records.json").write_text(json.dumps(
-        [{k: v for k, v in r.items() if k not in ("views", "expert_map")} for r in records], indent=1))
+    save_records(results, records)
     load = [f"{v:.1f}" for v in os.getloadavg()]
     command = "python packages/nerf/benchmarks/run.py" + (" --quick" if args.quick else "") + \
         (f" --steps {args.steps} --rays {args.rays} --seeds {args.seeds} --eval-views {args.eval_views}"

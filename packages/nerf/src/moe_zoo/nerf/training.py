@@ -2,7 +2,8 @@
 
 ``L = mean_rays ||C(r) - C_gt(r)||^2 + lambda * E * sum_e f_e P_e``  (lambda = 5e-4, Switch-NeRF),
 Adam with an exponential learning-rate decay to 0.1x over the run (Switch-NeRF's schedule, shortened),
-the occupancy grid refreshed from the field's density every ``occupancy_every`` steps. Progress
+the occupancy grid refreshed from the field's density every ``occupancy_every`` steps (with
+``occupancy=False`` it is never refreshed, so every sample is evaluated: v1 has no such grid). Progress
 is a tqdm bar; with ``state_path`` the run writes an atomic, resumable training state every
 ``checkpoint_every`` steps and resumes from it when the settings match.
 """
@@ -39,6 +40,7 @@ class TrainConfig(Config):
     lr_final_ratio: float = 0.1
     balance: float = 5e-4
     occupancy_every: int = 16
+    occupancy: bool = True
     checkpoint_every: int = 200
     eval_every: int = 0
     eval_views: int = 2
@@ -125,7 +127,7 @@ def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = No
     while step < config.steps:
         started = time.perf_counter()
         generator.manual_seed(config.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same rays
-        if step % config.occupancy_every == 0 and step > 0:
+        if config.occupancy and step % config.occupancy_every == 0 and step > 0:
             refresh_occupancy(model, generator)
         batch = torch.randint(0, origins.shape[0], (config.rays,), generator=generator)
         out = render_rays(model, origins[batch].to(device), dirs[batch].to(device), image=image[batch].to(device),
