@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -44,8 +45,8 @@ LABELS = {"omniaid": "OmniAID", "no_artifact": "OmniAID w/o artifact expert", "s
 PACKAGE = Path(__file__).resolve().parents[3]
 
 
-def _train_config(quick: bool) -> TrainConfig:
-    return TrainConfig(stage1_epochs=1, stage2_epochs=2, phase_images=128 if quick else 256)
+def _train_config(quick: bool, stage2_epochs: int = 2) -> TrainConfig:
+    return TrainConfig(stage1_epochs=1, stage2_epochs=stage2_epochs, phase_images=128 if quick else 256)
 
 
 def _omniaid_images(history: list[dict], batch: int) -> int:
@@ -217,10 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-family", default="gan", choices=FAMILIES)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="128 images per phase: a smoke run")
+    parser.add_argument("--stage2-epochs", type=int, default=2, help="epochs of stage 2 (router + head)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out", default=None, help="folder for BENCHMARKS.md and results/ (default: the package)")
-    args = parser.parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv_list)
     torch.set_num_threads(1)
     out = Path(args.out) if args.out else (PACKAGE if (PACKAGE / "pyproject.toml").is_file() else Path.cwd())
     results = out / "benchmarks" / "results"
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     train_set = training_subset(load_builtin("train"), [args.train_family])
     test_set = load_builtin("test")
     test_set = test_set.subset(test_set.generators != "ae_recon")
-    config = _train_config(args.quick)
+    config = _train_config(args.quick, args.stage2_epochs)
     seeds = list(range(args.seeds))
     records = []
     budget = None
@@ -249,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             records.append(record)
     extra = {"scale": (f"Scale: built-in set at 32x32 ({len(train_set)} training images incl. reconstructions, "
                        f"{len(test_set)} test images); one epoch per phase, at most {config.phase_images} images per "
-                       "phase; baselines see as many training images as OmniAID's run. Timings on a shared, loaded "
-                       "2-core machine."),
-             "command": "make bench-aigi-detect" + (" (--quick)" if args.quick else ""),
+                       "phase, {config.stage2_epochs} epochs of stage 2; baselines see as many training images as "
+                       "OmniAID's run. Timings on a shared, loaded 2-core machine."),
+             "command": ("python packages/aigi-detect/benchmarks/run.py " + " ".join(argv_list)) if argv_list
+             else "make bench-aigi-detect",
              "hardware": hardware_summary()}
     if not args.no_speed and not args.report_only:
         extra["text"] = _speed_text(root)
