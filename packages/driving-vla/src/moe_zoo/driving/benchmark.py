@@ -5,7 +5,9 @@ model is trained with the same steps and batch, then driven on the same evaluati
 (``episodes`` per scenario, seeds ``10000 + 100 * seed + i``). The planner is the privileged
 reference on the same episodes. Results go to ``benchmarks/results.json`` (resumable: finished
 runs are kept), BENCHMARKS.md is rendered from it, and one GIF per scenario shows DriveMoE
-(seed 0) driving with its six views (the router's choice framed in red).
+(seed 0) driving with its six views (the router's choice framed in red). ``--models`` runs a subset;
+``--earlier`` adds the rows of another results file (an earlier run at another scale) to the tables,
+each marked with that run's scale, for the models the current run lacks.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def _save(path: Path, saved: dict) -> None:
     os.replace(tmp, path)
 
 
+def _relative(path: str) -> str:
+    """``path`` relative to the package's folder where it lies inside it (for the report)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(PACKAGE_DIR)) if resolved.is_relative_to(PACKAGE_DIR) else path
+
+
 def _load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -71,6 +79,9 @@ def run(args: argparse.Namespace) -> dict:
     results_path = Path(args.results)
     saved = _load(results_path)
     saved.update({"hardware": hardware_summary(), "scale": vars(args) | {"results": str(args.results)}})
+    if "collect" not in saved and args.earlier:     # the same demonstration set: keep its collection record
+        earlier = _load(Path(args.earlier))
+        saved.update({k: earlier[k] for k in ("collect", "features") if k in earlier})
     data_dir = cache_dir() / "episodes" / f"bench-{args.collect_episodes}"
     if "collect" not in saved:
         collect(data_dir, None, args.collect_episodes, seed=0)
@@ -89,7 +100,7 @@ def run(args: argparse.Namespace) -> dict:
     gif_model = None
     for seed in args.seeds:
         episode_seeds = [10_000 + 100 * seed + i for i in range(args.episodes)]
-        for name in (*MODELS, REFERENCE):
+        for name in (*args.models, REFERENCE):
             key = f"{name}/{seed}"
             if key in saved["runs"]:
                 continue
@@ -111,7 +122,7 @@ def run(args: argparse.Namespace) -> dict:
             saved["runs"][key] = record
             _save(results_path, saved)
             _log.info("%s: DS %.1f", key, record["summary"]["overall"]["driving_score"])
-    if not args.no_gifs:
+    if not args.no_gifs and "drivemoe" in args.models:
         from moe_zoo.driving.media import write_episode_video
 
         if gif_model is None:          # its run was finished earlier: train it again (same seed, same model)
@@ -131,12 +142,23 @@ def _cell(runs: list[dict], scope: str, key: str, digits: int = 1) -> str:
     return format_mean_std(values, digits) if values else "n/a"
 
 
-def render(saved: dict, out: Path, command: str) -> Path:
-    """BENCHMARKS.md from the saved records."""
+def _scale_text(scale: dict) -> str:
+    return f"{scale.get('stage1_steps')} + {scale.get('stage2_steps')} steps, {scale.get('episodes')} ep/scenario"
+
+
+def _by_model(saved: dict) -> dict[str, list[dict]]:
     seeds = sorted({int(k.split("/")[1]) for k in saved["runs"]})
-    by_model = {m: [saved["runs"][f"{m}/{s}"] for s in seeds if f"{m}/{s}" in saved["runs"]]
-                for m in (*MODELS, REFERENCE)}
+    return {m: [saved["runs"][f"{m}/{s}"] for s in seeds if f"{m}/{s}" in saved["runs"]] for m in (*MODELS, REFERENCE)}
+
+
+def render(saved: dict, out: Path, command: str, earlier: dict | None = None, earlier_path: str = "") -> Path:
+    """BENCHMARKS.md from the saved records (plus, marked, the models only ``earlier`` has)."""
+    seeds = sorted({int(k.split("/")[1]) for k in saved["runs"]})
+    by_model = {m: runs for m, runs in _by_model(saved).items() if runs}
     scale = saved.get("scale", {})
+    if earlier:
+        tag = f" (earlier run: {_scale_text(earlier.get('scale', {}))})"
+        by_model |= {m + tag: runs for m, runs in _by_model(earlier).items() if runs and m not in by_model}
     overall = markdown_table(
         ["model", *(h for _, h in METRICS), "camera router acc %", "skill router acc %"],
         [[m, *(_cell(runs, "overall", k) for k, _ in METRICS), _cell(runs, "overall", "camera_router_acc"),
@@ -153,18 +175,22 @@ def render(saved: dict, out: Path, command: str) -> Path:
         if not runs:
             continue
         train_s = [r["train_seconds"] for r in runs if "train_seconds" in r]
-        if m == REFERENCE:             # the planner's decision is taken outside the timed call
+        if m.startswith(REFERENCE):    # the planner's decision is taken outside the timed call
             continue
         speed_rows.append([m, f"{runs[0].get('params', 0):,}" if "params" in runs[0] else "-",
                            format_mean_std(train_s, 0) if train_s else "-",
                            _cell(runs, "overall", "decisions_per_s")])
     speed = markdown_table(["model", "parameters (trained)", "training s", "closed-loop decisions/s"], speed_rows)
     collect, features = saved.get("collect", {}), saved.get("features", {})
+    earlier_note = (f"Rows marked \"earlier run\" come from `{earlier_path}` (the same demonstrations and training "
+                    "seeds, the same first evaluation episode per scenario; shorter training): compare them with care."
+                    if earlier else "")
     notes = f"""Scale (CPU, time-bounded): {collect.get('episodes')} planner demonstrations ({collect.get('samples')} steps at
 5 Hz, 8 per scenario, every second one with a perturbed command); each model trained
 {scale.get('stage1_steps')} + {scale.get('stage2_steps')} steps (stage 1 + stage 2) at batch {scale.get('batch_size')} per seed;
 closed loop: {scale.get('episodes')} episode(s) per scenario per seed x 5 scenarios, the same episode seeds for every model.
 Mean ± sample std over the training seeds (the evaluation episodes change with the seed too).
+{earlier_note}
 Timings were taken on a shared 2-core machine while other jobs ran (load average before each run is in
 `benchmarks/results.json`), one thread per process; read them as orders of magnitude."""
     gifs = " ".join(f"![{sc}](benchmarks/figures/drivemoe-{sc}.gif)" for sc in scenario_names)
@@ -194,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage1-steps", type=non_negative_int, default=300)
     parser.add_argument("--stage2-steps", type=non_negative_int, default=200)
     parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="a subset of the models")
+    parser.add_argument("--earlier", default=None, help="results file of an earlier run whose other models' rows "
+                        "are shown, marked with that run's scale")
     parser.add_argument("--results", default=str(PACKAGE_DIR / "benchmarks" / "results.json"))
     parser.add_argument("--figures", default=str(PACKAGE_DIR / "benchmarks" / "figures"))
     parser.add_argument("--out", default=str(PACKAGE_DIR / "BENCHMARKS.md"))
@@ -208,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = [a for a in (argv or []) if a != "--report-only"]      # the command that produced the records
     command = "python packages/driving-vla/benchmarks/run.py" + (" " + " ".join(shown) if shown else "")
     saved = _load(Path(args.results)) if args.report_only else run(args)
-    path = render(saved, Path(args.out), command)
+    earlier = _load(Path(args.earlier)) if args.earlier else None
+    path = render(saved, Path(args.out), command, earlier, _relative(args.earlier) if args.earlier else "")
     print(f"wrote {path}")
     return 0
 

@@ -1,0 +1,33 @@
+import pytest
+
+from moe_zoo.driving.benchmark import main, render
+
+
+def _record(ds: float) -> dict:
+    scope = {"driving_score": ds, "success_rate": 0.0, "route_completion": ds, "collision_rate": 0.0,
+             "off_road_rate": 0.0, "decisions_per_s": 10.0}
+    return {"summary": {"highway": scope, "overall": scope}, "train_seconds": 1.0, "params": 3,
+            "peak_memory_mb": 1.0}
+
+
+def _saved(models: dict[str, float], steps: tuple[int, int]) -> dict:
+    runs = {f"{m}/{s}": _record(ds + s) for m, ds in models.items() for s in (0, 1)}
+    return {"runs": runs, "scale": {"stage1_steps": steps[0], "stage2_steps": steps[1], "episodes": 1}}
+
+
+def test_render_marks_the_earlier_runs_rows(tmp_path):
+    current = _saved({"drivemoe": 70.0, "planner": 95.0}, (600, 400))
+    earlier = _saved({"drivemoe": 30.0, "driving-bc-mlp": 40.0, "planner": 90.0}, (240, 160))
+    text = render(current, tmp_path / "B.md", "cmd", earlier, "earlier.json").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert any(r.startswith("| drivemoe | 70.5 ± 0.7") for r in rows)
+    assert any(r.startswith("| driving-bc-mlp (earlier run: 240 + 160 steps, 1 ep/scenario) | 40.5") for r in rows)
+    # models the current run has are not repeated from the earlier one
+    assert not any(r.startswith(("| drivemoe (earlier", "| planner (earlier")) for r in rows)
+    assert "`earlier.json`" in text
+    assert "earlier run" not in render(current, tmp_path / "C.md", "cmd").read_text()
+
+
+def test_models_subset_is_validated():
+    with pytest.raises(SystemExit):
+        main(["--models", "no-such-model", "--report-only"])
