@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.report_only:
         run_jobs(args)
+        write_text_atomic(args.out / "records" / "git.txt", subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout)
     report(args)
-    write_text_atomic(args.out / "records" / "git.txt", subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout)
     return 0
 
