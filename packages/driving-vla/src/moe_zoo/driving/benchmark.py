@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=positive_int, default=1, help="evaluation episodes per scenario per seed")
     parser.add_argument("--collect-episodes", type=positive_int, default=8, help="demonstrations per scenario")
-    parser.add_argument("--stage1-steps", type=non_negative_int, default=300)
-    parser.add_argument("--stage2-steps", type=non_negative_int, default=200)
+    parser.add_argument("--stage1-steps", type=non_negative_int, default=600)
+    parser.add_argument("--stage2-steps", type=non_negative_int, default=400)
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="a subset of the models")
     parser.add_argument("--earlier", default=None, help="results file of an earlier run whose other models' rows "
