@@ -189,7 +189,7 @@ def report(out: Path, records: list[dict], test_set, train_family: str, seeds: l
     if figure is not None:
         sections.append(("Example images", f"![examples]({figure.relative_to(out / 'benchmarks').as_posix()})"
                          if (out / "benchmarks").exists() else str(figure)))
-    if extra:
+    if "text" in extra:
         sections.append(("Speed and memory", extra["text"]))
     notes = extra.get("scale", "")
     return write_benchmarks_md(out / "BENCHMARKS.md", "aigi-detect benchmark (OmniAID)",
@@ -222,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out", default=None, help="folder for BENCHMARKS.md and results/ (default: the package)")
-    argv_list = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv_list)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv_list = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]   # the run's command
     torch.set_num_threads(1)
     out = Path(args.out) if args.out else (PACKAGE if (PACKAGE / "pyproject.toml").is_file() else Path.cwd())
     results = out / "benchmarks" / "results"
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(record)
     extra = {"scale": (f"Scale: built-in set at 32x32 ({len(train_set)} training images incl. reconstructions, "
                        f"{len(test_set)} test images); one epoch per phase, at most {config.phase_images} images per "
-                       "phase, {config.stage2_epochs} epochs of stage 2; baselines see as many training images as "
+                       f"phase, {config.stage2_epochs} epochs of stage 2; baselines see as many training images as "
                        "OmniAID's run. Timings on a shared, loaded 2-core machine."),
              "command": ("python packages/aigi-detect/benchmarks/run.py " + " ".join(argv_list)) if argv_list
              else "make bench-aigi-detect",
