@@ -81,7 +81,8 @@ class HeadConfig(Config):
 
 
 class RadianceHead(nn.Module):
-    """``sigma = act(h W_sigma)``, ``rgb = sigmoid(MLP([h, PE(d), a_k]))`` (module docstring)."""
+    """``sigma = act(h W_sigma)``, ``rgb = sigmoid(MLP([h, PE(d), a_k]))`` (module docstring);
+    ``act`` = exp (hash models) or ReLU with N(0, 1) noise on the raw value in training (v1)."""
 
     def __init__(self, feature_dim: int, config: HeadConfig, density_activation: str = "exp") -> None:
         super().__init__()
@@ -95,6 +96,8 @@ class RadianceHead(nn.Module):
         raw = self.sigma(h)[:, 0]
         if self.density_activation == "exp":  # Instant-NGP's truncated exponential, clamped for stability
             return torch.exp(raw.clamp(max=15.0))
+        if self.training:  # NeRF / Switch-NeRF v1: N(0, 1) noise on the raw density while training
+            raw = raw + torch.randn_like(raw)
         return torch.relu(raw)
 
     def appearance_code(self, image: Tensor | None, n: int, like: Tensor) -> Tensor:
