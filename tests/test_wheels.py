@@ -32,7 +32,8 @@ OUTSIDE_ONLY = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONME
 # A model each extra registers (through its wheel's entry points), and one tiny predict with the
 # shipped weights, run in the extra's venv.
 MODELS = {"vad": "gsmoe-vad", "finance": "miga-conv", "flidar": "evidence-moe-flidar", "recsys": "recsys-home",
-          "streams": "driftmoe-data"}
+          "streams": "driftmoe-data", "driving": "drivemoe", "audio": "unimoe-audio-tiny", "aigi": "omniaid-mnv2",
+          "nerf": "switch-nerf-pp"}
 PREDICT = {
     "vad": """
         import numpy as np
@@ -91,6 +92,51 @@ PREDICT = {
 
         result = prequential(DriftMoEClassifier(seed=0), make_stream("sea_a", length=600, seed=0))
         assert result.n == 600 and result.accuracy > 0.6, result.accuracy
+    """,
+    "driving": """
+        import numpy as np
+        import torch
+        from moe_zoo import driving
+        from moe_zoo.core import create_model
+
+        torch.set_num_threads(1)
+        policy = driving.as_policy(create_model("drivemoe", pretrained=True))
+        obs = {"cameras": np.full((6, 64, 64, 3), 100, np.uint8), "history": np.zeros((5, 10), np.float32),
+               "command": 1, "command_point": np.array([30.0, 0.0], np.float32)}
+        action = policy.act(obs)                                  # [acceleration, steering] in [-1, 1]
+        assert action.shape == (2,) and np.all(np.abs(action) <= 1)
+        assert policy.last["waypoints"].shape == (10, 2) and 0 <= policy.last["camera"] < 5
+    """,
+    "audio": """
+        from moe_zoo import audio
+        from moe_zoo.core import create_model
+
+        model = create_model("unimoe-audio-tiny", pretrained=True)
+        song = audio.music([(60, 1.0), (64, 1.0), (67, 2.0)], model=model, seed=0, max_seconds=1.0)
+        assert song.dtype.name == "float32" and song.ndim == 1 and 0 < len(song) <= 1.1 * audio.SAMPLE_RATE
+        wave = audio.tts("two dogs", model=model, seed=0, max_seconds=1.0)   # espeak-ng phonemes (apt.txt)
+        assert wave.ndim == 1 and len(wave) > 0
+    """,
+    "aigi": """
+        import numpy as np
+        from moe_zoo import aigi
+
+        image = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+        result = aigi.predict(image, "omniaid-mnv2", device="cpu")   # shipped weights + moe-core MobileNetV2
+        assert 0.0 <= result.prob_fake <= 1.0
+        assert result.experts[-1] == ("artifact", 1.0) and len(result.experts) == 2   # top-1 semantic + artifact
+    """,
+    "nerf": """
+        import numpy as np
+        import torch
+        from moe_zoo.core import create_model
+        from moe_zoo.nerf import Cameras, render
+        from moe_zoo.nerf.scene import look_at
+
+        model = create_model("switch-nerf-pp", pretrained=True).eval()
+        pose = torch.from_numpy(look_at(np.array([1.5, 0.0, 1.5]), np.zeros(3))).float()
+        image = render(model, Cameras(pose[None], torch.tensor([[20.0, 20.0, 8.0, 8.0]]), 16, 16))
+        assert image.shape == (1, 16, 16, 3) and torch.isfinite(image).all() and image.std() > 0.01
     """,
 }
 PROLOGUE = """
