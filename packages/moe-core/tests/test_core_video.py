@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +24,7 @@ VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")   # Debian ope
 @pytest.fixture(scope="module")
 def vtest_frames() -> tuple[np.ndarray, float]:
     """The first 48 frames of opencv-doc's vtest.avi at full size (768x576, 10 fps): real footage."""
-    frames = []
-    for frame in iter_frames(VTEST, max_side=None):
-        frames.append(frame)
-        if len(frames) == 48:
-            break
-    return np.stack(frames), probe(VTEST).fps
+    return np.stack(list(islice(iter_frames(VTEST, max_side=None), 48))), probe(VTEST).fps
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ deterministic."""
 
 from __future__ import annotations
 
+from itertools import islice
+
 import numpy as np
 import pytest
 import torch
@@ -17,12 +19,7 @@ def vtest_frames() -> tuple[np.ndarray, float]:
     from moe_zoo.vad.synthesis import opencv_data_path
 
     path = opencv_data_path("vtest.avi")
-    frames = []
-    for frame in iter_frames(path, max_side=None):
-        frames.append(frame)
-        if len(frames) == 48:
-            break
-    return np.stack(frames), probe(path).fps
+    return np.stack(list(islice(iter_frames(path, max_side=None), 48))), probe(path).fps
 
 
 @pytest.fixture(scope="session")
