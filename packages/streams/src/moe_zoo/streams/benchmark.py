@@ -507,8 +507,8 @@ def paper_scale_section() -> str:
         cells = []
         for m in models:
             r = run["records"].get(m)
-            cells.append("-" if r is None else f"{100 * r['accuracy']:.2f} / {100 * post_drift_accuracy(r, drifts):.2f} / "
-                                                 f"{r['throughput']:.0f}")
+            after = f"{100 * post_drift_accuracy(r, drifts):.2f}" if r is not None and drifts else "no drift reached"
+            cells.append("-" if r is None else f"{100 * r['accuracy']:.2f} / {after} / {r['throughput']:.0f}")
         status = "finished" if run["finished"] else "stopped early"
         rows.append([run["stream"], f"{run['done']:,} of {run['length']:,} ({status})", run["seed"],
                      f"{run['wall_seconds'] / 60:.0f} min", *cells])
