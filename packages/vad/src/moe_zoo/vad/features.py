@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from moe_zoo.core import Config, InputError, get_logger
-from moe_zoo.core.backbones import IMAGENET_MEAN, IMAGENET_STD, load_mobilenet_v2
+from moe_zoo.core.backbones import imagenet_normalize, load_mobilenet_v2
 
 _log = get_logger(__name__)
 
@@ -149,8 +149,6 @@ class MobileNetMotionExtractor:
         self.snippet_len = self.config.snippet_len
         self.dim = self.config.dim
         self._cnn = load_mobilenet_v2(self.device) if self.config.use_cnn else None
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
     def _sample_offsets(self) -> np.ndarray:
         """Frame offsets inside a snippet: evenly spaced centres of ``frames_per_snippet`` equal parts."""
@@ -183,7 +181,7 @@ class MobileNetMotionExtractor:
             size = (max(32, round(height * scale)), max(32, round(width * scale)))
             images = video[torch.from_numpy(index).to(self.device)].permute(0, 3, 1, 2).float() / 255.0
             images = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
-            pooled = self._cnn((images - self._mean) / self._std).mean((2, 3))
+            pooled = self._cnn(imagenet_normalize(images)).mean((2, 3))
             parts.insert(0, pooled.view(s, len(offsets), -1).mean(1))
         return torch.cat(parts, 1).float().cpu().numpy()
 
