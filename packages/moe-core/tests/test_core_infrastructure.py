@@ -187,3 +187,21 @@ def test_device_and_seed_validation():
         resolve_device("tpu:9")
     with pytest.raises(InputError):
         seed_everything(-1)
+
+
+def test_set_threads_sets_validates_and_keeps_default_on_none():
+    import torch
+
+    from moe_zoo.core.runtime import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(None)
+        assert torch.get_num_threads() == before
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        for bad in (0, -2, 1.5, True, "2"):
+            with pytest.raises(InputError, match="threads"):
+                set_threads(bad)
+    finally:
+        torch.set_num_threads(before)

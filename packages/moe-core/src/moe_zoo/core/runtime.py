@@ -35,6 +35,20 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> int:
     return seed
 
 
+def set_threads(threads: int | None) -> None:
+    """Set torch's CPU thread count; ``None`` keeps torch's default (every core).
+
+    One thread is usually fastest for the small models here on a machine shared with other jobs.
+    """
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive int or None, got {threads!r}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"`` -> cuda when available else cpu; an explicit device is validated."""
     import torch

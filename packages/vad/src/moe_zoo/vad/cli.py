@@ -13,6 +13,7 @@ from importlib.resources import files
 
 from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
 from moe_zoo.core.errors import InputError
+from moe_zoo.core.runtime import set_threads
 from moe_zoo.core.video import check_file
 from moe_zoo.vad.presets import PRESETS, VARIANTS
 
@@ -63,7 +64,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
     from moe_zoo.vad.predict import predict
 
-    _threads(args.threads)
+    set_threads(args.threads)
     result = predict(args.video, args.model, threshold=args.threshold, plot=args.plot, fps=args.fps,
                      calibration=args.calibration)
     print("\n".join(line for line in result.summary().splitlines() if not line.startswith("warning: ")))
@@ -84,7 +85,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     _existing_file(args.model, "model checkpoint")
     from moe_zoo.vad.predict import calibrate
 
-    _threads(args.threads)
+    set_threads(args.threads)
     calibration = calibrate(args.video, args.model, fps=args.fps, save=args.out)
     print(f"calibrated on {args.video} ({calibration.n_snippets} snippets of normal activity); "
           f"use: moe-zoo vad predict VIDEO --calibration {args.out}")
@@ -97,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
         raise InputError(f"--preset {args.preset} is for the real benchmark's I3D features: give --list")
     from moe_zoo.vad.train import TrainConfig, train
 
-    _threads(args.threads)
+    set_threads(args.threads)
     if args.ship:
         if args.variant != "gsmoe" or args.out or args.list or args.preset or args.steps_scale \
                 or args.batch_size or args.data != "cameras":
@@ -138,7 +139,7 @@ def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.vad.evaluate import evaluate
     from moe_zoo.vad.predict import load_default_model
 
-    _threads(args.threads)
+    set_threads(args.threads)
     model = load_model(args.model) if args.model else load_default_model("cpu")
     data = _features(args, "test")
     metrics = evaluate(model, data, variant=args.variant)
@@ -158,7 +159,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from moe_zoo.vad.demo import run_demo
 
-    _threads(args.threads)
+    set_threads(args.threads)
     print(run_demo(plot_dir=args.plot_dir))
     return 0
 
@@ -184,7 +185,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--threshold", type=float, default=0.5)
     pr.add_argument("--calibration", help="this camera's calibration file (from `moe-zoo vad calibrate`)")
     pr.add_argument("--fps", type=positive_float, help="frame rate to assume instead of the file's")
-    pr.add_argument("--threads", type=int, help="torch CPU threads")
+    pr.add_argument("--threads", type=positive_int, help="torch CPU threads")
     pr.set_defaults(func=_predict)
 
     ca = verbs.add_parser("calibrate", help="fit one camera's normal baseline from a clip of ordinary activity")
@@ -192,7 +193,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ca.add_argument("--out", required=True, help="calibration file to write (safetensors + JSON header)")
     ca.add_argument("--model", help="checkpoint path (default: the shipped GS-MoE weights)")
     ca.add_argument("--fps", type=positive_float, help="frame rate to assume instead of the file's")
-    ca.add_argument("--threads", type=int, help="torch CPU threads")
+    ca.add_argument("--threads", type=positive_int, help="torch CPU threads")
     ca.set_defaults(func=_calibrate)
 
     tr = verbs.add_parser("train", help="train GS-MoE (or a baseline) on the built-in data or a feature list")
@@ -209,7 +210,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--steps-scale", type=positive_float, help="multiply every stage's step count (quick runs)")
     tr.add_argument("--batch-size", type=positive_int, help="videos per half-batch (normal and abnormal), overrides the preset")
     tr.add_argument("--seed", type=non_negative_int, default=0)
-    tr.add_argument("--threads", type=int, help="torch CPU threads")
+    tr.add_argument("--threads", type=positive_int, help="torch CPU threads")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _data_options(tr, test=False)
     tr.set_defaults(func=_train)
@@ -217,7 +218,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ev = verbs.add_parser("eval", help="frame AUC, AP, AUC on anomalous videos and per-class AUC")
     ev.add_argument("--model", help="checkpoint path (default: the shipped GS-MoE weights)")
     ev.add_argument("--variant", default="gsmoe", choices=VARIANTS, help="'urdmu' scores with the task encoder")
-    ev.add_argument("--threads", type=int, help="torch CPU threads")
+    ev.add_argument("--threads", type=positive_int, help="torch CPU threads")
     _data_options(ev, test=True)
     ev.set_defaults(func=_eval)
 
@@ -229,5 +230,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     de = verbs.add_parser("demo", help="injected anomalies in real surveillance footage, detected and classified")
     de.add_argument("--plot-dir", help="folder for the demo's plots (default: a temporary folder)")
-    de.add_argument("--threads", type=int, help="torch CPU threads")
+    de.add_argument("--threads", type=positive_int, help="torch CPU threads")
     de.set_defaults(func=_demo)
