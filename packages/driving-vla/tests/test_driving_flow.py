@@ -60,3 +60,32 @@ def test_focal_loss_formula_and_alpha():
     want = (-(1 - p) ** 2 * torch.log(p) * alpha[target]).mean()
     assert torch.allclose(focal_loss(logits, target, alpha, 2.0), want)
     assert math.isclose(float(focal_loss(logits, target, None, 0.0)), float(-torch.log(p).mean()), rel_tol=1e-6)
+
+
+def _tiny_model():
+    from moe_zoo.driving.model import DriveMoE, DriveMoEConfig
+
+    torch.manual_seed(0)
+    return DriveMoE(DriveMoEConfig(d_model=16, n_heads=2, pca_dim=8, expert_hidden=8, router_hidden=16,
+                                   context_layers=1, action_layers=3, moe_layers=2)).eval()
+
+
+def test_action_attention_is_multihead_attention_over_context_and_actions():
+    layer = _tiny_model().layers[0]
+    g = torch.Generator().manual_seed(3)
+    x, context = torch.randn(2, 10, 16, generator=g), torch.randn(2, 7, 16, generator=g)
+    h = layer.norm1(x)
+    kv = torch.cat([context, h], dim=1)
+    want = x + layer.attn(h, kv, kv, need_weights=False)[0]          # torch's own MultiheadAttention
+    assert torch.allclose(layer.attend(x, context), want, atol=1e-5)
+    assert torch.allclose(layer.attend(x, kv=layer.context_kv(context)), want, atol=1e-5)
+
+
+def test_sampling_with_cached_context_equals_plain_euler_on_the_velocity():
+    model = _tiny_model()
+    context = torch.randn(3, 7, 16, generator=torch.Generator().manual_seed(4))
+    x, probs = model.sample(context, 10, torch.Generator().manual_seed(5))
+    x0 = torch.randn(3, 10, 2, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        *_, (want, want_probs) = euler_steps(lambda x_, t_: model.velocity(x_, t_, context), x0, 10)
+    assert torch.allclose(x, want.clamp(-1, 1), atol=1e-5) and torch.allclose(probs, want_probs, atol=1e-5)

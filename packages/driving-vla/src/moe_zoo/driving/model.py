@@ -160,10 +160,25 @@ class ActionLayer(nn.Module):
             # dense layers: the active width of an MoE layer (shared + top-k experts)
             self.ffn = FeedForward(d, cfg.expert_hidden * (1 + cfg.top_k), activation="geglu")
 
-    def attend(self, x: Tensor, context: Tensor) -> Tensor:
+    def _heads(self, x: Tensor) -> Tensor:
+        b, n, d = x.shape
+        return x.view(b, n, self.attn.num_heads, d // self.attn.num_heads).transpose(1, 2)
+
+    def context_kv(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """The context's keys and values ``[B, H, L, d/H]``: constant over a trajectory's Euler steps,
+        so sampling projects them once (``DriveMoE.sample``)."""
+        _, w_k, w_v = self.attn.in_proj_weight.chunk(3)
+        _, b_k, b_v = self.attn.in_proj_bias.chunk(3)
+        return self._heads(F.linear(context, w_k, b_k)), self._heads(F.linear(context, w_v, b_v))
+
+    def attend(self, x: Tensor, context: Tensor | None = None, kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``x + MHA(LN(x), [context; LN(x)])`` (the parameters of ``self.attn``, an ``nn.MultiheadAttention``);
+        ``kv = context_kv(context)`` may be given instead of ``context``."""
         h = self.norm1(x)
-        kv = torch.cat([context, h], dim=1)
-        return x + self.attn(h, kv, kv, need_weights=False)[0]
+        k_ctx, v_ctx = kv if kv is not None else self.context_kv(context)
+        q, k, v = (self._heads(t) for t in F.linear(h, self.attn.in_proj_weight, self.attn.in_proj_bias).chunk(3, -1))
+        out = F.scaled_dot_product_attention(q, torch.cat([k_ctx, k], dim=2), torch.cat([v_ctx, v], dim=2))
+        return x + self.attn.out_proj(out.transpose(1, 2).flatten(2))
 
     def feed_forward(self, x: Tensor, routing: RoutingResult | None) -> Tensor:
         h = self.norm2(x)
@@ -265,12 +280,21 @@ class DriveMoE(nn.Module):
                                 routing.experts_per_token)
         return routing, routing.logits
 
-    def velocity(self, x_t: Tensor, t: Tensor, context: Tensor) -> tuple[Tensor, Tensor | None, RoutingResult | None]:
-        """``v_theta(x_t, t)`` for ``x_t [B, W, 2]``, ``t [B]``; also the skill logits and routing."""
-        x = self.action_in(x_t) + self.action_pos + self.time(timestep_embedding(t, self.config.d_model))[:, None]
+    def time_features(self, t: Tensor) -> Tensor:
+        """``[B] -> [B, d]``: the flow time's embedding through its MLP."""
+        return self.time(timestep_embedding(t, self.config.d_model))
+
+    def velocity(self, x_t: Tensor, t: Tensor, context: Tensor | None = None, *,
+                 kv: list[tuple[Tensor, Tensor]] | None = None,
+                 time_features: Tensor | None = None) -> tuple[Tensor, Tensor | None, RoutingResult | None]:
+        """``v_theta(x_t, t)`` for ``x_t [B, W, 2]``, ``t [B]``; also the skill logits and routing.
+        ``kv`` (per layer ``ActionLayer.context_kv(context)``) and ``time_features`` (``time_features(t)``)
+        may be precomputed; they give the same result."""
+        time = time_features if time_features is not None else self.time_features(t)
+        x = self.action_in(x_t) + self.action_pos + time[:, None]
         routing = skill_logits = None
         for i, layer in enumerate(self.layers):
-            x = layer.attend(x, context)
+            x = layer.attend(x, context, kv[i] if kv is not None else None)
             if i == self.first_moe and self.config.action_moe:
                 routing, skill_logits = self.skill_routing(layer.norm2(x))
             x = layer.feed_forward(x, routing)
@@ -294,13 +318,23 @@ class DriveMoE(nn.Module):
         velocity, skill_logits, routing = self.velocity(x_t, t, context)
         return DriveMoEOutput(velocity, camera_logits, choice, skill_logits, routing)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, context: Tensor, steps: int = 10, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
         """Euler integration of ``dx/dt = v_theta(x, t)`` from ``x_0 ~ N(0, I)`` at t=0 to t=1 in
-        ``steps`` steps; returns normalised waypoints clipped to [-1, 1] and the skill routing probs."""
+        ``steps`` steps; returns normalised waypoints clipped to [-1, 1] and the skill routing probs.
+
+        What does not change over the steps is computed once: every layer's context keys / values and
+        the time features of the step grid ``t_k = k / steps``."""
         b = context.shape[0]
         x = torch.randn(b, self.config.n_waypoints, 2, generator=generator, device=context.device)
-        *_, (x, probs) = euler_steps(lambda x_, t_: self.velocity(x_, t_, context), x, steps)
+        kv = [layer.context_kv(context) for layer in self.layers]
+        grid = torch.tensor([k * (1.0 / steps) for k in range(steps)], device=context.device, dtype=x.dtype)
+        table = iter(self.time_features(grid)[:, None].expand(-1, b, -1))   # step k's row, consumed in order
+
+        def field(x_: Tensor, t_: Tensor):
+            return self.velocity(x_, t_, kv=kv, time_features=next(table))
+
+        *_, (x, probs) = euler_steps(field, x, steps)
         return x.clamp(-1, 1), probs
 
 

@@ -60,7 +60,7 @@ class DrivingPolicy:
     def _tensor(self, observation: dict, key: str, dtype=torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.asarray(observation[key]), dtype=dtype)[None]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def waypoints(self, observation: dict) -> np.ndarray:
         """``[10, 2]`` predicted waypoints (ego frame, m) for one observation."""
         cams = check_observation(observation)
