@@ -106,3 +106,32 @@ def test_bad_layers_and_ranks_are_refused():
         SVDExpertLinear(_linear(), n_experts=1, rank=1)(torch.randn(2, 10))
     with pytest.raises(InputError, match="no layer"):
         replace_layers(nn.Sequential(nn.ReLU()), lambda n, m: isinstance(m, nn.Linear), 2, 1)
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_one_shared_gate_row_uses_the_merged_weight_and_equals_the_per_image_path(conv):
+    torch.manual_seed(3)
+    layer = SVDExpertLinear(nn.Conv2d(12, 9, 1) if conv else _linear(), n_experts=3, rank=2)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(4, 12, 3, 3) if conv else torch.randn(4, 5, 10)
+    row = torch.tensor([[0.7, 0.0, 1.0]])
+    layer.gates = row.expand(4, 3).contiguous()        # four identical rows: per-image low-rank path
+    per_image = layer(x)
+    layer.gates = row                                  # one row for the batch: W_eff path
+    torch.testing.assert_close(layer(x), per_image, atol=1e-5, rtol=1e-5)
+    weight = layer.weight_main + sum(g * (u * s) @ v for g, u, s, v in zip(row[0], layer.U_experts, layer.S_experts,
+                                                                          layer.V_experts, strict=True))
+    torch.testing.assert_close(layer.effective_weight(row[0]), weight, atol=1e-6, rtol=1e-6)
+
+
+def test_folding_an_output_affine_is_exact():
+    torch.manual_seed(4)
+    layer = SVDExpertLinear(nn.Conv2d(8, 6, 1), n_experts=2, rank=2)
+    x = torch.randn(3, 8, 4, 4)
+    layer.gates = torch.rand(3, 2)
+    scale, shift = torch.rand(6) + 0.5, torch.randn(6)
+    expected = layer(x) * scale[None, :, None, None] + shift[None, :, None, None]
+    layer.fold_output_affine(scale, shift)
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)

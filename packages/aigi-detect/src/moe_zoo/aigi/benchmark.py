@@ -82,25 +82,12 @@ def run_method(method: str, seed: int, train_set, test_set, config: TrainConfig,
             "seconds": round(time.perf_counter() - began, 1)}
 
 
-def _speed(threads: int = 2, batch: int = 32, repeats: int = 3) -> dict:
-    """Predict throughput at 224 px: the shipped OmniAID vs the plain MobileNetV2 trunk, same process."""
+def _speed() -> dict:
+    """Predict throughput of the shipped weights at 224 px, 1 and 2 threads (:mod:`moe_zoo.aigi.speed`)."""
+    from moe_zoo.aigi.speed import measure
     from moe_zoo.core import create_model
-    from moe_zoo.core.backbones import load_mobilenet_v2
 
-    torch.set_num_threads(threads)
-    model = create_model("omniaid-mnv2", pretrained=True, image_size=224).eval()
-    trunk = load_mobilenet_v2(trunk_only=True, frozen=True)
-    x = torch.rand(batch, 3, 224, 224)
-    times: dict[str, list[float]] = {"omniaid": [], "mobilenet_v2": []}
-    with torch.no_grad():
-        model(x[:2]), trunk(x[:2])
-        for _ in range(repeats):
-            for name, fn in (("omniaid", lambda: model(x)), ("mobilenet_v2", lambda: trunk(x))):
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-    torch.set_num_threads(1)
-    return {name: batch / float(np.median(v)) for name, v in times.items()}
+    return measure(create_model("omniaid-mnv2", pretrained=True, image_size=224), (1, 2))
 
 
 def _mean_std(values) -> str:
@@ -197,19 +184,24 @@ def report(out: Path, records: list[dict], test_set, train_family: str, seeds: l
                                notes=notes, seeds=seeds, hardware=extra.get("hardware"))
 
 
-def _speed_text(builtin_root: Path) -> str:
-    import os
+def speed_text(speed: dict, generation_seconds) -> str:
+    """The BENCHMARKS.md paragraph for a :func:`moe_zoo.aigi.speed.measure` record."""
+    rows = [[f"{threads}", name, f"{rate:.1f}"] for threads, row in speed["threads"].items() for name, rate in row.items()]
+    before, after = speed["load_before"], speed["load_after"]
+    return (f"Predict throughput at {speed['size']}x{speed['size']}, batch {speed['batch']}, same process, variants "
+            "interleaved, median of 3 (`benchmarks/speed.py`; the fast path is what `aigi.predict` / `score` run: "
+            "router-grouped merged expert weights, folded batch norms, channels-last; two backbone passes).\n\n"
+            + markdown_table(["torch threads", "variant", "images/s"], rows)
+            + f"\n\nLoad average (1/5/15 min) before {before[0]:.1f} / {before[1]:.1f} / {before[2]:.1f}, after "
+            f"{after[0]:.1f} / {after[1]:.1f} / {after[2]:.1f}: the 2 cores were shared with other jobs. Built-in set "
+            f"generation: {generation_seconds} s.")
 
-    speed = _speed()
+
+def _speed_text(builtin_root: Path) -> str:
     meta = json.loads((builtin_root / "complete.json").read_text())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-    load = os.getloadavg()
-    return (f"Predict throughput at 224x224, batch 32, 2 torch threads, same process, median of 3: OmniAID "
-            f"{speed['omniaid']:.1f} images/s, plain MobileNetV2 trunk {speed['mobilenet_v2']:.1f} images/s "
-            f"(ratio {speed['omniaid'] / speed['mobilenet_v2']:.2f}; OmniAID runs the trunk twice: frozen for the "
-            f"router, adapted for the head). Load average during the measurement {load[0]:.1f} / {load[1]:.1f} / "
-            f"{load[2]:.1f} (the 2 cores were shared with other jobs). Built-in set generation: "
-            f"{meta.get('seconds', 'not recorded')} s. Peak resident memory of this benchmark process: {peak:.2f} GB.")
+    return (speed_text(_speed(), meta.get("seconds", "not recorded"))
+            + f" Peak resident memory of this benchmark process: {peak:.2f} GB.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,17 +191,34 @@ class OmniAID(nn.Module):
             gates = gates.index_fill(1, torch.tensor([config.n_semantic], device=x.device), 1.0)
         return gates, routing
 
-    def forward(self, images: Tensor) -> DetectorOutput:
-        x = self.normalise(images)
-        gates, routing = self.route(x)
+    def _adapted_pass(self, x: Tensor, gates: Tensor) -> Tensor:
         for layer in self.svd_layers:
             layer.gates = gates
         try:
-            logits = self.head(self._pool(self.adapted, x))
+            return self._pool(self.adapted, x)
         finally:
             for layer in self.svd_layers:
                 layer.gates = None
-        return DetectorOutput(logits, gates, routing)
+
+    def adapted_features(self, x: Tensor, gates: Tensor) -> Tensor:
+        """``pool(B_adapted(x))`` with per-image ``gates [B, E]``. Images that share a gate row (stage
+        1; the router's top-1 choices) run as one group with merged weights (plain convolutions,
+        :class:`~moe_zoo.aigi.svd.SVDExpertLinear`); the adapted network's batch norms use their
+        stored statistics, so grouping changes nothing but float rounding. When the gates carry
+        gradients, or every image has its own row, the per-image low-rank path runs instead."""
+        rows, inverse = torch.unique(gates.detach(), dim=0, return_inverse=True)
+        if (gates.requires_grad and torch.is_grad_enabled()) or (len(rows) == len(gates) > 1):
+            return self._adapted_pass(x, gates)
+        if len(rows) == 1:
+            return self._adapted_pass(x, rows)
+        members = [torch.nonzero(inverse == i).squeeze(1) for i in range(len(rows))]
+        features = torch.cat([self._adapted_pass(x[m], rows[i:i + 1]) for i, m in enumerate(members)])
+        return features[torch.argsort(torch.cat(members))]
+
+    def forward(self, images: Tensor) -> DetectorOutput:
+        x = self.normalise(images)
+        gates, routing = self.route(x)
+        return DetectorOutput(self.head(self.adapted_features(x, gates)), gates, routing)
 
 
 register_model("omniaid-mnv2", config=OmniAIDConfig(), weights=WEIGHTS,

@@ -17,6 +17,7 @@ from moe_zoo.aigi.data import (
     read_genimage,
 )
 from moe_zoo.aigi.images import list_images, load_image, to_tensor
+from moe_zoo.aigi.inference import inference_copy
 from moe_zoo.aigi.metrics import detection_metrics, per_domain, per_generator
 from moe_zoo.aigi.model import OmniAID
 from moe_zoo.core import InputError, create_model, load_model, resolve_device
@@ -50,14 +51,16 @@ def load(model: str | Path | OmniAID = DEFAULT_MODEL, *, device: str | torch.dev
     return loaded.to(resolve_device(device)).eval()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def score(model: OmniAID, images: np.ndarray | list[np.ndarray], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """``(prob_fake [N], gates [N, E])`` for ``uint8`` RGB images (an array or a list)."""
+    """``(prob_fake [N], gates [N, E])`` for ``uint8`` RGB images (an array or a list), computed by
+    an :func:`~moe_zoo.aigi.inference.inference_copy` of ``model`` (same outputs, faster)."""
     device = next(iter(model.buffers())).device
+    fast = inference_copy(model) if len(images) else model
     probs, gates = [], []
     for start in range(0, len(images), batch_size):
         x = to_tensor(images[start:start + batch_size], model.config.image_size).to(device)
-        out = model(x)
+        out = fast(x.contiguous(memory_format=torch.channels_last))
         probs.append(out.prob_fake.float().cpu())
         gates.append(out.gates.float().cpu())
     if not probs:

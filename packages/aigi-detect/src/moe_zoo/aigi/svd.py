@@ -13,6 +13,11 @@ For a pretrained ``W in R^{out x in}`` (a ``Linear``, or a 1x1 ``Conv2d`` read a
 - ``y = x W_main^T + sum_{k in sel(x)} g_k ((x V_k^T) * S_k) U_k^T + b`` with the per-image gates
   ``g`` set by the model (one routing decision per image, shared by every adapted layer).
 
+When one gate row is shared by the whole batch (``gates`` of shape ``[1, E]``: stage 1's hard
+sampling, or a group of images the router sent to the same experts) the same map is computed with
+the merged weight ``W_eff = W_main + sum_k g_k U_k diag(S_k) V_k^T`` (exact algebra, equal up to
+float rounding) and one plain matmul / 1x1 convolution.
+
 So at initialisation the layer equals the pretrained one exactly whenever the applied gates sum to
 1 (stage 1: one expert with gate 1; a router's softmax over its top-k). ``U_main = U[:, :R-r]`` and
 ``V_main = V^T[:R-r]`` are kept for the orthogonality loss. The bias stays frozen, as in the
@@ -76,6 +81,11 @@ class SVDExpertLinear(nn.Module):
         gates = self.gates
         if gates is None:
             raise RuntimeError("SVDExpertLinear: gates not set (the OmniAID model sets them per forward)")
+        if gates.shape[0] == 1:                      # one gate row for the whole batch: merged weight
+            weight = self.effective_weight(gates[0])
+            if self.is_conv:
+                return F.conv2d(x, weight[:, :, None, None], self.bias)
+            return F.linear(x, weight, self.bias)
         batch = x.shape[0]
         v_cat = torch.cat(list(self.V_experts), dim=0)                                         # [E*r, in]
         u_cat = torch.cat(list(self.U_experts), dim=1)                                         # [out, E*r]
@@ -89,10 +99,22 @@ class SVDExpertLinear(nn.Module):
         return y + F.linear(F.linear(x, v_cat) * scale.reshape(shape), u_cat)
 
     def effective_weight(self, gates: Tensor) -> Tensor:
-        """``W_main + sum_e g_e U_e diag(S_e) V_e^T`` for one gate vector ``[E]`` (for tests/inspection)."""
-        delta = sum(g * (u * s) @ v for g, u, s, v in zip(gates, self.U_experts, self.S_experts, self.V_experts,
-                                                           strict=True))
-        return self.weight_main + delta
+        """``W_eff = W_main + sum_e g_e U_e diag(S_e) V_e^T`` for one gate vector ``[E]``."""
+        scale = (gates[:, None] * torch.stack(list(self.S_experts))).reshape(-1)              # [E*r]
+        return torch.addmm(self.weight_main, torch.cat(list(self.U_experts), dim=1) * scale,
+                           torch.cat(list(self.V_experts), dim=0))
+
+    @torch.no_grad()
+    def fold_output_affine(self, scale: Tensor, shift: Tensor) -> None:
+        """Fold a per-output-channel affine map ``z -> scale * z + shift`` (an inference batch norm)
+        into the layer, exactly: ``diag(a) (W_main + sum_k g_k U_k diag(S_k) V_k^T) = diag(a) W_main
+        + sum_k g_k (diag(a) U_k) diag(S_k) V_k^T`` and ``b' = a b + c``. For inference copies only
+        (``U_k`` is no longer orthonormal afterwards)."""
+        self.weight_main.mul_(scale[:, None])
+        for u in self.U_experts:
+            u.mul_(scale[:, None])
+        bias = self.bias if self.bias is not None else torch.zeros_like(shift)
+        self.bias = bias * scale + shift
 
     def expert_parameters(self, expert: int) -> list[nn.Parameter]:
         return [self.U_experts[expert], self.S_experts[expert], self.V_experts[expert]]
