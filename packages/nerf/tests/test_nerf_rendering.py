@@ -76,3 +76,21 @@ def test_occupancy_grid_never_empties_and_empty_batches_render():
     model = SwitchNeRFv1(SwitchNeRFv1Config(width=8, expert_layers=2, n_experts=2))
     out = model(torch.rand(0, 3), torch.rand(0, 3))
     assert out.sigma.shape == (0,) and out.rgb.shape == (0, 3)
+
+
+def test_early_ray_termination_skips_samples_behind_opaque_density_within_the_bound():
+    from moe_zoo.nerf.model import HashNeRF, HashNeRFConfig, SceneBox
+    from moe_zoo.nerf.renderer import render_rays
+
+    torch.manual_seed(0)
+    model = HashNeRF(HashNeRFConfig(min_res=2, max_res=16, log2_table=8, n_levels=4, hidden=8,
+                                    scene=SceneBox(samples=32, background=(0.2, 0.4, 0.6)))).eval()
+    with torch.no_grad():
+        model.head.sigma.bias.fill_(2.5)  # sigma ~ 12: transmittance below 1e-4 after ~8 of 32 samples
+    origins, dirs = torch.zeros(64, 3), torch.nn.functional.normalize(torch.randn(64, 3), dim=-1)
+    with torch.inference_mode():
+        full = render_rays(model, origins, dirs)
+        stop = 1e-4
+        early = render_rays(model, origins, dirs, stop_transmittance=stop, segment=4)
+    assert int(full["evaluated"]) == 64 * 32 and int(early["evaluated"]) < 64 * 32 * 0.75
+    assert (early["rgb"] - full["rgb"]).abs().max() <= stop  # skipped colour and background share: at most T_stop

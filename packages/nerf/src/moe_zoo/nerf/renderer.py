@@ -48,43 +48,64 @@ class Cameras:
 
 def render_rays(model: nn.Module, origins: Tensor, dirs: Tensor, *, image: Tensor | None = None,
                 jitter: bool = False, generator: torch.Generator | None = None,
-                expert_map: bool = False) -> dict[str, Tensor]:
+                expert_map: bool = False, stop_transmittance: float = 0.0, segment: int = 8) -> dict[str, Tensor]:
     """Render rays through ``model`` (``model.scene.samples`` stratified samples per ray between
     ``near`` and ``far``): samples in empty occupancy cells are skipped (density 0).
 
+    With ``stop_transmittance > 0`` (inference) the samples are evaluated front to back in
+    segments of ``segment`` and a ray is no longer evaluated once its transmittance
+    ``T = exp(-sum sigma_j delta_j)`` has fallen below ``stop_transmittance`` (Instant-NGP's early
+    ray termination): the skipped samples' share of the colour is at most ``stop_transmittance``.
+
     Returns ``rgb [R, 3]``, ``opacity [R]``, ``aux`` (the gate's balance loss over the evaluated
-    samples), ``evaluated`` (number of samples run through the field) and, with ``expert_map``,
-    ``expert [R]`` (the expert of the sample with the largest rendering weight, -1 for none).
+    samples, averaged over the segments that evaluated any), ``evaluated`` (number of samples run
+    through the field) and, with ``expert_map``, ``expert [R]`` (the expert of the sample with the
+    largest rendering weight, -1 for none).
     """
     box = model.scene
     center = torch.tensor(box.center, dtype=origins.dtype, device=origins.device)
     t, delta = sample_along_rays(origins, dirs, box.near, box.far, box.samples, jitter=jitter, generator=generator)
-    points = origins[:, None, :] + t[..., None] * dirs[:, None, :]
-    u = to_unit(points, center, box.radius)
+    u = to_unit(origins[:, None, :] + t[..., None] * dirs[:, None, :], center, box.radius)
     keep = model.occupancy.lookup(u)
-    sigma = u.new_zeros(keep.shape)
-    rgb = u.new_zeros(*keep.shape, 3)
-    ray_of = torch.arange(origins.shape[0], device=origins.device)[:, None].expand_as(keep)[keep]
-    out = model(u[keep], dirs[ray_of], None if image is None else image[ray_of])
-    sigma = sigma.masked_scatter(keep, out.sigma)
-    rgb = rgb.masked_scatter(keep[..., None], out.rgb)
+    rays = torch.arange(origins.shape[0], device=origins.device)[:, None]
+    log_stop = math.log(stop_transmittance) if stop_transmittance > 0 else -math.inf
+    log_trans = u.new_zeros(origins.shape[0])                          # log T before the segment
+    sigmas, rgbs, experts, aux, evaluated = [], [], [], [], 0
+    for cols in torch.arange(box.samples, device=origins.device).split(segment if stop_transmittance > 0 else box.samples):
+        active = keep[:, cols] & (log_trans > log_stop)[:, None]
+        sigmas.append(u.new_zeros(active.shape))
+        rgbs.append(u.new_zeros(*active.shape, 3))
+        experts.append(torch.full(active.shape, -1, dtype=torch.long, device=origins.device))
+        count = int(active.sum())
+        if count == 0 and aux:  # nothing left to evaluate in this segment
+            continue
+        ray_of = rays.expand_as(active)[active]
+        out = model(u[:, cols][active], dirs[ray_of], None if image is None else image[ray_of])
+        sigmas[-1] = sigmas[-1].masked_scatter(active, out.sigma)
+        rgbs[-1] = rgbs[-1].masked_scatter(active[..., None], out.rgb)
+        if expert_map and out.routing is not None:
+            experts[-1] = experts[-1].masked_scatter(active, out.routing.indices[:, 0])
+        log_trans = log_trans - (sigmas[-1] * delta[:, cols]).sum(-1)
+        aux.append(out.aux_loss())
+        evaluated += count
     background = torch.tensor(box.background, dtype=origins.dtype, device=origins.device)
-    result = composite(sigma, rgb, delta, background)
-    result["aux"] = out.aux_loss()
-    result["evaluated"] = torch.tensor(int(keep.sum()))
+    result = composite(torch.cat(sigmas, 1), torch.cat(rgbs, 1), delta, background)
+    result["aux"] = torch.stack(aux).mean()
+    result["evaluated"] = torch.tensor(evaluated)
     if expert_map:
-        experts = torch.full(keep.shape, -1, dtype=torch.long, device=origins.device)
-        if out.routing is not None:
-            experts = experts.masked_scatter(keep, out.routing.indices[:, 0])
         best = result["weights"].argmax(-1, keepdim=True)
-        result["expert"] = torch.where(result["opacity"] > 0.5, experts.gather(1, best)[:, 0], -1)
+        result["expert"] = torch.where(result["opacity"] > 0.5, torch.cat(experts, 1).gather(1, best)[:, 0], -1)
     return result
 
 
-@torch.no_grad()
-def render(model: nn.Module, cameras: Cameras, *, chunk: int = 4096,
-           expert_map: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Images ``[N, H, W, 3]`` in ``[0, 1]`` of ``cameras`` (and ``[N, H, W]`` expert ids with ``expert_map``)."""
+STOP_TRANSMITTANCE = 1e-4  # render()'s default early ray termination (Instant-NGP's value)
+
+
+@torch.inference_mode()
+def render(model: nn.Module, cameras: Cameras, *, chunk: int = 1024, expert_map: bool = False,
+           stop_transmittance: float = STOP_TRANSMITTANCE) -> Tensor | tuple[Tensor, Tensor]:
+    """Images ``[N, H, W, 3]`` in ``[0, 1]`` of ``cameras`` (and ``[N, H, W]`` expert ids with ``expert_map``),
+    ``chunk`` rays at a time, early ray termination at ``stop_transmittance`` (0: every sample evaluated)."""
     if not isinstance(cameras, Cameras):
         raise InputError(f"render expects Cameras, got {type(cameras).__name__}")
     was_training = model.training
@@ -93,7 +114,8 @@ def render(model: nn.Module, cameras: Cameras, *, chunk: int = 4096,
     images, experts = [], []
     for c2w, k in zip(cameras.c2w, cameras.intrinsics):
         origins, dirs = camera_rays(c2w, k, cameras.height, cameras.width)
-        parts = [render_rays(model, o.to(device), d.to(device), expert_map=expert_map)
+        parts = [render_rays(model, o.to(device), d.to(device), expert_map=expert_map,
+                             stop_transmittance=stop_transmittance)
                  for o, d in zip(origins.split(chunk), dirs.split(chunk))]
         images.append(torch.cat([p["rgb"] for p in parts]).clamp(0, 1).view(cameras.height, cameras.width, 3).cpu())
         if expert_map:

@@ -80,7 +80,7 @@ def training_rays(scene: Scene) -> tuple[torch.Tensor, ...]:
     return torch.cat(origins), torch.cat(dirs), torch.cat(colors), torch.cat(image)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def refresh_occupancy(model: nn.Module, generator: torch.Generator, chunk: int = 65536) -> None:
     """Probe the field's density once per occupancy cell; threshold on the alpha of one ray step."""
     grid = model.occupancy
@@ -112,7 +112,7 @@ def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = No
     device = resolve_device(device)
     seed_everything(config.seed)
     model = scene_model(config, scene).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-15)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-15, fused=True)
     gamma = config.lr_final_ratio ** (1 / config.steps)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
     generator = torch.Generator()
