@@ -9,7 +9,7 @@ from torch import nn
 
 from moe_zoo.aigi.builtin import DEFAULT_DOMAINS, finish, real_crops
 from moe_zoo.aigi.demo import shipped_fakes
-from moe_zoo.aigi.inference import fold_batchnorms, inference_copy
+from moe_zoo.aigi.inference import cached_inference_copy, fold_batchnorms, inference_copy
 from moe_zoo.aigi.predict import load, score
 from moe_zoo.aigi.speed import expert_path
 from moe_zoo.core.backbones import load_mobilenet_v2
@@ -44,3 +44,14 @@ def test_fast_path_equals_the_per_image_expert_path_on_mixed_routing():
     probs, _ = score(model, images)
     np.testing.assert_allclose(probs, reference.numpy(), atol=1e-5)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.adapted.modules()) == 52   # the original is untouched
+
+
+def test_the_cached_inference_copy_follows_changes_to_the_model():
+    model = load("omniaid-mnv2", device="cpu")
+    images = shipped_fakes()[0][:4]
+    before, _ = score(model, images)
+    assert cached_inference_copy(model) is cached_inference_copy(model)
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([0.0, 50.0]))          # an in-place update, as an optimiser's
+    after, _ = score(model, images)
+    assert (after > 0.999).all() and not np.allclose(before, after)

@@ -45,27 +45,38 @@ LABELS = {"omniaid": "OmniAID", "no_artifact": "OmniAID w/o artifact expert", "s
 PACKAGE = Path(__file__).resolve().parents[3]
 
 
-def _train_config(quick: bool, stage2_epochs: int = 2) -> TrainConfig:
-    return TrainConfig(stage1_epochs=1, stage2_epochs=stage2_epochs, phase_images=128 if quick else 256)
+def _train_config(quick: bool, stage2_epochs: int = 1, phase_images: int = 0) -> TrainConfig:
+    """One epoch per stage-1 phase (the official scripts' ``--epochs 1``), ``stage2_epochs`` of stage
+    2; ``phase_images`` caps the images per phase epoch (0: whole epochs; quick: 128)."""
+    return TrainConfig(stage1_epochs=1, stage2_epochs=stage2_epochs, phase_images=128 if quick else phase_images)
+
+
+def _single_adapter_config(config: TrainConfig, train_set, budget: int) -> TrainConfig:
+    """The single adapter's one phase: as many class-balanced images as ``budget`` (OmniAID's whole
+    run), as whole epochs over all training images, the last ones capped to fit."""
+    epoch = 2 * min(int((train_set.labels == 0).sum()), int((train_set.labels == 1).sum()))
+    epochs = max(1, -(-budget // epoch))
+    return config.replace(stage1_epochs=epochs, phase_images=2 * -(-budget // (2 * epochs)))
 
 
 def _omniaid_images(history: list[dict], batch: int) -> int:
     return sum(r["steps"] for r in history) * batch
 
 
-def run_method(method: str, seed: int, train_set, test_set, config: TrainConfig, budget: int) -> dict:
-    """Train ``method`` with ``seed``; return its test probabilities, gates and timings."""
+def run_method(method: str, seed: int, train_set, test_set, config: TrainConfig, budget: int,
+               size: int = 64) -> dict:
+    """Train ``method`` with ``seed`` at input size ``size``; return its test probabilities, gates
+    and timings."""
     began = time.perf_counter()
     torch.manual_seed(seed)
-    size = OmniAIDConfig().image_size
     gates = None
     history: list[dict] = []
     if method in ("omniaid", "no_artifact", "single_adapter"):
         overrides = {"no_artifact": {"artifact_expert": False}, "single_adapter": {"domains": (), "rank": 8}}
-        model = OmniAID(OmniAIDConfig().replace(**overrides.get(method, {})))
+        model = OmniAID(OmniAIDConfig(image_size=size).replace(**overrides.get(method, {})))
         run_config = config
         if method == "single_adapter":      # one phase: as many images as OmniAID's whole run
-            run_config = config.replace(stage1_epochs=1, phase_images=budget)
+            run_config = _single_adapter_config(config, train_set, budget)
         history = train(model, train_set, config=run_config, seed=seed, device="cpu").history
         probs, gates = score(model, test_set.images)
     elif method == "univfd":
@@ -210,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-family", default="gan", choices=FAMILIES)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="128 images per phase: a smoke run")
-    parser.add_argument("--stage2-epochs", type=int, default=2, help="epochs of stage 2 (router + head)")
+    parser.add_argument("--stage2-epochs", type=int, default=1, help="epochs of stage 2 (router + head)")
+    parser.add_argument("--phase-images", type=int, default=0,
+                        help="cap on the images of each phase's epoch (0: whole epochs)")
+    parser.add_argument("--image-size", type=int, default=64, help="model input size (the 32 px images upsampled)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out", default=None, help="folder for BENCHMARKS.md and results/ (default: the package)")
@@ -224,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     train_set = training_subset(load_builtin("train"), [args.train_family])
     test_set = load_builtin("test")
     test_set = test_set.subset(test_set.generators != "ae_recon")
-    config = _train_config(args.quick, args.stage2_epochs)
+    config = _train_config(args.quick, args.stage2_epochs, args.phase_images)
     seeds = list(range(args.seeds))
     records = []
     budget = None
@@ -237,15 +251,17 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             else:
                 _log.info("benchmark: %s seed %d", method, seed)
-                record = run_method(method, seed, train_set, test_set, config, budget or 0)
+                record = run_method(method, seed, train_set, test_set, config, budget or 0, args.image_size)
                 path.write_text(json.dumps(record))
             if method == "omniaid":
                 budget = _omniaid_images(record["history"], config.batch_size)
             records.append(record)
-    extra = {"scale": (f"Scale: built-in set at 32x32 ({len(train_set)} training images incl. reconstructions, "
-                       f"{len(test_set)} test images); one epoch per phase, at most {config.phase_images} images per "
-                       f"phase, {config.stage2_epochs} epochs of stage 2; baselines see as many training images as "
-                       "OmniAID's run. Timings on a shared, loaded 2-core machine."),
+    cap = f"at most {config.phase_images} images per phase" if config.phase_images else "whole class-balanced epochs"
+    extra = {"scale": (f"Scale: built-in set at 32x32, model input {args.image_size}x{args.image_size} ({len(train_set)} "
+                       f"training images incl. reconstructions, {len(test_set)} test images); one epoch per stage-1 "
+                       f"phase, {config.stage2_epochs} epoch(s) of stage 2, {cap}; the single adapter and the "
+                       "gradient-trained baselines see as many training images as OmniAID's run. Timings on a shared, "
+                       "loaded 2-core machine."),
              "command": ("python packages/aigi-detect/benchmarks/run.py " + " ".join(argv_list)) if argv_list
              else "make bench-aigi-detect",
              "hardware": hardware_summary()}

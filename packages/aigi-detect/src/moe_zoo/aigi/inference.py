@@ -53,9 +53,31 @@ def inference_copy(model: OmniAID) -> OmniAID:
     backbone passes, convolution weights channels-last. Its forward gives the same outputs as
     ``model``'s up to float rounding; its state dict is not the model's (``U_k`` scaled): do not
     save or train it."""
-    fast = copy.deepcopy(model).eval()
+    cache = model.__dict__.pop("_inference_cache", None)
+    try:
+        fast = copy.deepcopy(model).eval()
+    finally:
+        if cache is not None:
+            model.__dict__["_inference_cache"] = cache
     for param in fast.parameters():
         param.requires_grad_(False)
     fold_batchnorms(fast.frozen)
     fold_batchnorms(fast.adapted)
     return fast.to(memory_format=torch.channels_last)
+
+
+def _state_key(model: OmniAID) -> tuple:
+    """Changes whenever a tensor of ``model`` is replaced or modified in place (training steps,
+    ``load_state_dict``, ``.to``)."""
+    return tuple((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+def cached_inference_copy(model: OmniAID) -> OmniAID:
+    """:func:`inference_copy`, built once and reused while ``model``'s tensors stay unchanged (a
+    deep copy costs about as much as scoring ten images at 224 px)."""
+    key = _state_key(model)
+    cached = model.__dict__.get("_inference_cache")
+    if cached is None or cached[0] != key:
+        cached = (key, inference_copy(model))
+        model.__dict__["_inference_cache"] = cached
+    return cached[1]

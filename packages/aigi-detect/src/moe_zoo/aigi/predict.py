@@ -17,7 +17,7 @@ from moe_zoo.aigi.data import (
     read_genimage,
 )
 from moe_zoo.aigi.images import list_images, load_image, to_tensor
-from moe_zoo.aigi.inference import inference_copy
+from moe_zoo.aigi.inference import cached_inference_copy
 from moe_zoo.aigi.metrics import detection_metrics, per_domain, per_generator
 from moe_zoo.aigi.model import OmniAID
 from moe_zoo.core import InputError, create_model, load_model, resolve_device
@@ -54,9 +54,9 @@ def load(model: str | Path | OmniAID = DEFAULT_MODEL, *, device: str | torch.dev
 @torch.inference_mode()
 def score(model: OmniAID, images: np.ndarray | list[np.ndarray], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """``(prob_fake [N], gates [N, E])`` for ``uint8`` RGB images (an array or a list), computed by
-    an :func:`~moe_zoo.aigi.inference.inference_copy` of ``model`` (same outputs, faster)."""
+    an inference copy of ``model`` (:func:`~moe_zoo.aigi.inference.cached_inference_copy`, same outputs, faster)."""
     device = next(iter(model.buffers())).device
-    fast = inference_copy(model) if len(images) else model
+    fast = cached_inference_copy(model) if len(images) else model
     probs, gates = [], []
     for start in range(0, len(images), batch_size):
         x = to_tensor(images[start:start + batch_size], model.config.image_size).to(device)

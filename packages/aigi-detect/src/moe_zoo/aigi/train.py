@@ -4,8 +4,9 @@ Stage 1, hard sampling: the experts one after another, each alone (gate 1) on it
 the classification head reset to its initial state before each: semantic expert ``e`` on the real
 and fake images of domain ``e``; the artifact expert on real images vs their autoencoder
 reconstructions (generator ``ae_recon``). Loss ``CE_ls + lambda_orth L_orth``.
-Stage 2: the router and the head only, on all of stage 1's images (the official scripts pass the
-same data paths, reconstructions last), loss ``CE_ls + lambda_bal L_bal + lambda_gcls CE(router,
+Stage 2: the router and the head only (the head back at its initial state: the official stage 2
+builds a fresh model and copies only the experts' weights into it), on all of stage 1's images
+(the official scripts pass the same data paths, reconstructions last), loss ``CE_ls + lambda_bal L_bal + lambda_gcls CE(router,
 domain)``; the reconstructions carry no router label (official: domain labels outside the semantic
 experts' range are masked out of the router CE).
 
@@ -166,8 +167,8 @@ def train(model: OmniAID, data: ImageSet, *, config: TrainConfig | None = None, 
         _log.info("resuming after phase %d of %d", done, len(phases))
     rng = np.random.default_rng([seed, done])
     for i, phase in enumerate(phases[done:], start=done):
-        if phase.expert is not None and model.config.n_semantic:
-            model.head.load_state_dict(initial_head)       # official: head reset for each expert
+        if model.config.n_semantic:       # official: head reset for each expert, and stage 2 starts from a
+            model.head.load_state_dict(initial_head)       # fresh model into which the experts are merged
         history.append(_run_phase(model, data, phase, config, rng, device))
         if state_path is not None:
             save_training_state(state_path, model, step=i + 1, metadata={"settings": settings, "history": history})
