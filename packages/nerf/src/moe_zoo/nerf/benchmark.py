@@ -1,11 +1,21 @@
 """Benchmark: Switch-NeRF++ against its baselines on the built-in city scene, same rays and seeds.
 
 Methods: Switch-NeRF++ (heterogeneous hash experts), the homogeneous mixture (every expert alike),
-one hash grid of about the same parameter count, and Switch-NeRF v1 (MLP experts). Each is
-trained for the same number of steps on the same rays (per-step seeded) for every seed; held-out
-PSNR / SSIM over the first ``--eval-views`` held-out views, train seconds (evaluation excluded), train seconds to a
-target PSNR (on 1 held-out view, checked at half time and at the end), seconds to render a 200x200 view,
-peak RSS; a figure of held-out views beside the ground truth and top-down expert maps.
+one hash grid of about the same parameter count, and Switch-NeRF v1 (MLP experts). All in one
+process:
+
+1. speed side by side: every method (and v1 at the paper's width, 256 wide with 8 experts, for
+   speed only) takes one training step in turn, round robin, so a changing machine load hits all
+   alike; median wall and CPU seconds per step;
+2. for every seed, every method trained for ``--steps`` steps on the same per-step seeded rays,
+   the held-out PSNR on ``--curve-views`` views every ``--eval-every`` steps (the curve: PSNR vs
+   training time, evaluation excluded), then PSNR / SSIM on ``--eval-views`` held-out views, the
+   time to render a 200x200 view with early ray termination and with every sample evaluated, and
+   the share of samples the renderer evaluates;
+3. the report (:mod:`moe_zoo.nerf.bench_report`): tables, time to a target PSNR, figures.
+
+Records are saved after every run (``benchmarks/results/``), so a cut run leaves usable records;
+``--report-only`` re-renders BENCHMARKS.md from them.
 ``python packages/nerf/benchmarks/run.py`` writes ``packages/nerf/BENCHMARKS.md``.
 """
 
@@ -15,24 +25,28 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from moe_zoo.core.argtypes import positive_float, positive_int
-from moe_zoo.core.reporting import (
-    format_mean_std,
-    markdown_table,
-    mean_std,
-    save_figure,
-    write_benchmarks_md,
-)
+from moe_zoo.core.argtypes import positive_int
+from moe_zoo.core.reporting import hardware_summary
 from moe_zoo.nerf.data import Scene
-from moe_zoo.nerf.renderer import Cameras, render
+from moe_zoo.nerf.renderer import Cameras, render, render_rays
+from moe_zoo.nerf.rendering import camera_rays
 from moe_zoo.nerf.scene import builtin_scene, look_at
-from moe_zoo.nerf.training import TrainConfig, evaluate, train
+from moe_zoo.nerf.training import (
+    TrainConfig,
+    evaluate,
+    make_optimizer,
+    scene_model,
+    train,
+    train_step,
+    training_rays,
+)
 
 PACKAGE = Path(__file__).resolve().parents[3]
 METHODS = {  # name -> (label, learning rate, occupancy grid)
@@ -41,19 +55,31 @@ METHODS = {  # name -> (label, learning rate, occupancy grid)
     "hash-nerf": ("single hash grid", 1e-2, True),
     "switch-nerf-v1": ("Switch-NeRF v1 (MLP experts)", 2e-3, False),
 }
+PAPER_V1 = {"width": 256, "n_experts": 8}  # v1 at the paper's width, timed (not trained) beside the others
+ARRAYS = ("views", "expert_map")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=positive_int, default=80)
+    parser.add_argument("--steps", type=positive_int, default=400)
     parser.add_argument("--rays", type=positive_int, default=256)
     parser.add_argument("--seeds", type=positive_int, default=3)
-    parser.add_argument("--target-psnr", type=positive_float, default=16.0)
-    parser.add_argument("--eval-views", type=positive_int, default=4, help="held-out views scored per run")
+    parser.add_argument("--eval-every", type=positive_int, default=25, help="steps between points of the PSNR curve")
+    parser.add_argument("--curve-views", type=positive_int, default=2, help="held-out views scored for the curve")
+    parser.add_argument("--eval-views", type=positive_int, default=8, help="held-out views scored at the end")
+    parser.add_argument("--speed-steps", type=positive_int, default=10, help="steps per method in the side-by-side timing")
     parser.add_argument("--only", nargs="+", choices=sorted(METHODS), default=None,
                         help="rerun these methods and keep the other methods' stored records (results/)")
+    parser.add_argument("--report-only", action="store_true", help="re-render BENCHMARKS.md from the stored records")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 10 steps, writes under benchmarks/quick/")
     return parser.parse_args(argv)
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, float]:
+    """Wall and CPU seconds of ``fn(*args, **kwargs)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn(*args, **kwargs)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def top_down(scene: Scene, size: int = 96) -> Cameras:
@@ -65,158 +91,127 @@ def top_down(scene: Scene, size: int = 96) -> Cameras:
     return Cameras(torch.from_numpy(pose).float()[None], torch.tensor([[focal, focal, size / 2, size / 2]]), size, size)
 
 
-def render_200(model, scene: Scene) -> float:
-    """Seconds to render one 200x200 held-out view (the scene's intrinsics scaled)."""
+def view_200(scene: Scene) -> Cameras:
+    """The first held-out view at 200x200 (the scene's intrinsics scaled)."""
     k = scene.intrinsics[scene.val[0]] * (200 / scene.width)
-    cams = Cameras(scene.c2w[scene.val[:1]], k[None], 200, 200)
-    started = time.perf_counter()
-    render(model, cams)
-    return time.perf_counter() - started
+    return Cameras(scene.c2w[scene.val[:1]], k[None], 200, 200)
+
+
+def evaluated_share(model, scene: Scene, stop_transmittance: float) -> float:
+    """Share of a held-out view's ray samples that the renderer runs through the field."""
+    origins, dirs = camera_rays(scene.c2w[scene.val[0]], scene.intrinsics[scene.val[0]], scene.height, scene.width)
+    with torch.inference_mode():
+        out = render_rays(model.eval(), origins, dirs, stop_transmittance=stop_transmittance)
+    return int(out["evaluated"]) / (origins.shape[0] * model.scene.samples)
+
+
+def method_config(method: str, seed: int, args: argparse.Namespace, **overrides) -> TrainConfig:
+    _, lr, occupancy = METHODS[method]
+    return TrainConfig(model=method, steps=args.steps, rays=args.rays, lr=lr, seed=seed, occupancy=occupancy,
+                       eval_every=args.eval_every, eval_views=args.curve_views, **overrides)
+
+
+def speed_side_by_side(scene: Scene, args: argparse.Namespace) -> list[dict]:
+    """Median wall / CPU seconds per training step of every method, round robin (module docstring),
+    and the 200x200 render time of v1 at the paper's width (untrained: its cost does not depend on
+    the weights, and it evaluates every sample)."""
+    rays = training_rays(scene)
+    runs = {}
+    for key in [*METHODS, "switch-nerf-v1@paper"]:
+        method = key.split("@")[0]
+        config = method_config(method, 0, args, model_overrides=PAPER_V1 if key.endswith("@paper") else {})
+        torch.manual_seed(0)
+        model = scene_model(config, scene).train()
+        runs[key] = (model, *make_optimizer(model, config), config, torch.Generator(), [], [])
+    for step in range(args.speed_steps + 2):  # the first 2 steps warm up
+        for model, optimizer, scheduler, config, generator, wall, cpu in runs.values():
+            seconds = timed(train_step, model, optimizer, scheduler, rays, config, step, generator)
+            if step >= 2:
+                wall.append(seconds[0])
+                cpu.append(seconds[1])
+    rows = [{"method": "speed", "of": key, "step_s": statistics.median(wall), "step_cpu_s": statistics.median(cpu),
+             "params": sum(p.numel() for p in model.parameters())}
+            for key, (model, _, _, _, _, wall, cpu) in runs.items()]
+    paper = runs["switch-nerf-v1@paper"][0]
+    rows[-1]["render_200"] = {"all": timed(render, paper, view_200(scene), stop_transmittance=0.0)}
+    return rows
 
 
 def run_one(scene: Scene, method: str, seed: int, args: argparse.Namespace) -> dict:
-    config = TrainConfig(model=method, steps=args.steps, rays=args.rays, lr=METHODS[method][1], seed=seed,
-                         occupancy=METHODS[method][2],
-                         eval_every=max(args.steps // 2, 1), eval_views=1)
-    result = train(scene, config, progress=False)
-    metrics = evaluate(result.model, scene, scene.val[: args.eval_views])
-    reached = [h["seconds"] for h in result.history if h["psnr"] >= args.target_psnr]
+    result = train(scene, method_config(method, seed, args), progress=False)
+    model = result.model
+    metrics = evaluate(model, scene, scene.val[: args.eval_views])
     record = {"method": method, "seed": seed, "psnr": metrics["psnr"], "ssim": metrics["ssim"],
-              "train_s": result.seconds, "render_view_s": metrics["render_s"],
-              "time_to_target_s": reached[0] if reached else None, "history": result.history,
-              "params": sum(p.numel() for p in result.model.parameters())}
-    if seed == 0:  # the 200x200 render timing, the figure's views and expert map: first seed only
-        record["render_200_s"] = render_200(result.model, scene)
+              "train_s": result.seconds, "train_cpu_s": result.cpu_seconds, "history": result.history,
+              "params": sum(p.numel() for p in model.parameters()), "occupancy": model.occupancy.fraction,
+              "render_200": {"early": timed(render, model, view_200(scene)),
+                             "all": timed(render, model, view_200(scene), stop_transmittance=0.0)},
+              "evaluated": {"early": evaluated_share(model, scene, 1e-4), "all": evaluated_share(model, scene, 0.0)}}
+    if seed == 0:  # the figure's views and expert map: first seed only
         record["views"] = metrics["images"][:2].numpy()
-        if hasattr(result.model, "router"):
-            record["expert_map"] = render(result.model, top_down(scene), expert_map=True)[1][0].numpy()
+        if hasattr(model, "router"):
+            record["expert_map"] = render(model, top_down(scene), expert_map=True)[1][0].numpy()
     return record
 
 
-ARRAYS = ("views", "expert_map")
-
-
-def save_records(folder: Path, records: list[dict]) -> None:
-    """``records.json`` (numbers) and ``arrays.npz`` (the figure's seed-0 views and expert maps)."""
+def save_records(folder: Path, records: list[dict], meta: dict) -> None:
+    """``records.json`` (numbers, run settings) and ``arrays.npz`` (the figure's seed-0 views and expert maps)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "records.json").write_text(json.dumps([{k: v for k, v in r.items() if k not in ARRAYS} for r in records],
-                                                    indent=1))
+    rows = [{k: v for k, v in r.items() if k not in ARRAYS} for r in records]
+    (folder / "records.json").write_text(json.dumps({"meta": meta, "records": rows}, indent=1))
     np.savez_compressed(folder / "arrays.npz", **{f"{r['method']}.{key}": r[key] for r in records
                                                    for key in ARRAYS if key in r})
 
 
-def load_records(folder: Path, keep: set[str]) -> list[dict]:
-    records = [r for r in json.loads((folder / "records.json").read_text()) if r["method"] in keep]
+def load_records(folder: Path, keep: set[str] | None = None) -> tuple[list[dict], dict]:
+    stored = json.loads((folder / "records.json").read_text())
+    records = [r for r in stored["records"] if keep is None or r["method"] in keep]
     with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
         for r in records:
             for key in ARRAYS:
-                if r["seed"] == 0 and f"{r['method']}.{key}" in arrays:
+                if r.get("seed") == 0 and f"{r['method']}.{key}" in arrays:
                     r[key] = arrays[f"{r['method']}.{key}"]
-    return records
-
-
-def figure(scene: Scene, records: list[dict], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first = sorted((r for r in records if r["seed"] == 0), key=lambda r: list(METHODS).index(r["method"]))
-    maps = [r for r in first if "expert_map" in r]
-    cols = 1 + len(first)
-    fig, axes = plt.subplots(3, cols, figsize=(2.2 * cols, 6.8))
-    for row in range(2):
-        axes[row, 0].imshow(scene.images[scene.val[row]].numpy())
-        axes[row, 0].set_title("ground truth" if row == 0 else "", fontsize=8)
-        for c, r in enumerate(first, 1):
-            axes[row, c].imshow(np.clip(r["views"][row], 0, 1))
-            if row == 0:
-                axes[row, c].set_title(METHODS[r["method"]][0].split(" (")[0], fontsize=8)
-    for c in range(cols):
-        axes[2, c].axis("off")
-    top = render_gt_top(scene)
-    axes[2, 0].imshow(top)
-    axes[2, 0].set_title("scene from above (render)", fontsize=7)
-    for c, r in enumerate(maps, 1):
-        m = np.ma.masked_less(r["expert_map"], 0)
-        axes[2, c].imshow(m, cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
-        axes[2, c].set_title(f"experts: {METHODS[r['method']][0].split(' (')[0]}", fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return save_figure(fig, path)
-
-
-def render_gt_top(scene: Scene) -> np.ndarray:
-    from moe_zoo.nerf.scene import render_views
-
-    cams = top_down(scene)
-    return render_views(cams.c2w.numpy(), cams.height, 50.0)[0]
-
-
-def table(records: list[dict], target: float) -> str:
-    rows = []
-    for method, (label, lr, _) in METHODS.items():
-        rs = [r for r in records if r["method"] == method]
-        if not rs:
-            continue
-        reached = [r["time_to_target_s"] for r in rs if r["time_to_target_s"] is not None]
-        rows.append([label, f"{rs[0]['params'] / 1e6:.2f} M", lr, format_mean_std([r["psnr"] for r in rs], 2),
-                     format_mean_std([r["ssim"] for r in rs], 3), format_mean_std([r["train_s"] for r in rs], 1),
-                     (format_mean_std(reached, 1) + f" ({len(reached)}/{len(rs)})") if reached else f"not reached (0/{len(rs)})",
-                     f"{rs[0]['render_200_s']:.2f}"])
-    return markdown_table(["method", "params", "lr", "PSNR (dB)", "SSIM", "train s", f"train s to {target:g} dB",
-                           "render 200x200 s (seed 0)"], rows)
-
-
-def ratios(records: list[dict]) -> str:
-    def mean(method: str, key: str) -> float:
-        return mean_std([r[key] for r in records if r["method"] == method and key in r])[0]
-
-    lines = []
-    if any(r["method"] == "switch-nerf-v1" for r in records):
-        lines.append(f"- render 200x200: v1 / Switch-NeRF++ = {mean('switch-nerf-v1', 'render_200_s') / mean('switch-nerf-pp', 'render_200_s'):.2f}x "
-                     f"(issue target >= 4x)")
-        lines.append(f"- train time for the same steps: v1 / Switch-NeRF++ = "
-                     f"{mean('switch-nerf-v1', 'train_s') / mean('switch-nerf-pp', 'train_s'):.2f}x")
-    return "\n".join(lines)
+    return records, stored["meta"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from moe_zoo.nerf.bench_report import write_report
+
     args = parse_args(argv)
     torch.set_num_threads(1)
     if args.quick:
-        args.steps, args.seeds = 10, 1
+        args.steps, args.seeds, args.eval_every, args.speed_steps, args.eval_views = 10, 1, 5, 2, 2
     out_dir = PACKAGE / "benchmarks" / ("quick" if args.quick else "")
     md_dir = out_dir if args.quick else PACKAGE
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    scene = builtin_scene()
     results = out_dir / "results"
-    records = load_records(results, keep=set(METHODS) - set(args.only)) if args.only else []
+    scene = builtin_scene()
+    if args.report_only:
+        records, meta = load_records(results)
+        print(f"wrote {write_report(scene, records, meta, out_dir, md_dir)}")
+        return 0
+    command = "python packages/nerf/benchmarks/run.py" + (" --quick" if args.quick else
+                                                          f" --steps {args.steps} --rays {args.rays} --seeds {args.seeds} "
+                                                          f"--eval-every {args.eval_every} --curve-views {args.curve_views} "
+                                                          f"--eval-views {args.eval_views}")
+    meta = {"command": command, "hardware": hardware_summary(), "args": {k: v for k, v in vars(args).items()},
+            "scene": {"views": len(scene), "train": len(scene.train), "val": len(scene.val), "size": scene.width,
+                      "samples": scene.box.samples}, "load": []}
+    records: list[dict] = []
+    if args.only:
+        records, stored = load_records(results, keep=set(METHODS) - set(args.only) | {"speed"})
+        meta["earlier"] = stored
+    else:
+        started = time.perf_counter()
+        records += speed_side_by_side(scene, args)
+        print(f"side-by-side speed ({time.perf_counter() - started:.0f} s)", flush=True)
     for seed in range(args.seeds):
         for method in args.only or METHODS:
             started = time.perf_counter()
             records.append(run_one(scene, method, seed, args))
-            print(f"{method} seed {seed}: PSNR {records[-1]['psnr']:.2f} ({time.perf_counter() - started:.0f} s)", flush=True)
-    fig = figure(scene, records, out_dir / "figures" / "held_out_views.png")
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    save_records(results, records)
-    load = [f"{v:.1f}" for v in os.getloadavg()]
-    command = "python packages/nerf/benchmarks/run.py" + (" --quick" if args.quick else "") + \
-        (f" --steps {args.steps} --rays {args.rays} --seeds {args.seeds} --eval-views {args.eval_views}"
-         if not args.quick else "")
-    notes = (f"Built-in city scene: {len(scene)} drone views {scene.width}x{scene.height} ({len(scene.train)} train, "
-             f"{len(scene.val)} held out; metrics on the first {args.eval_views}). {args.steps} steps of {args.rays} rays, {scene.box.samples} samples per ray, "
-             f"1 CPU thread, on a machine shared with other jobs (load average at the end: {' '.join(load)}), so "
-             f"absolute seconds are inflated; ratios come from the same process. Peak RSS of the whole run: "
-             f"{peak_gb:.2f} GB. LPIPS: not computed (no offline AlexNet/VGG weights).")
-    sections = [("Held-out views (mean ± std over seeds)", table(records, args.target_psnr)),
-                ("Ratios", ratios(records)),
-                ("Figure", f"![held-out views and expert maps]({fig.relative_to(md_dir)})\n\n"
-                           "Top rows: two held-out views, ground truth then each method (seed 0). Bottom row: the "
-                           "scene rendered from above, then each mixture's top-down expert map (colour = the expert "
-                           "owning the surface at that pixel).")]
-    write_benchmarks_md(md_dir / "BENCHMARKS.md", "nerf: Switch-NeRF++ and baselines", command=command,
-                        sections=sections, notes=notes, seeds=list(range(args.seeds)))
-    print(f"wrote {md_dir / 'BENCHMARKS.md'}")
+            meta["load"].append(os.getloadavg()[0])
+            meta["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            save_records(results, records, meta)
+            print(f"{method} seed {seed}: PSNR {records[-1]['psnr']:.2f} ({time.perf_counter() - started:.0f} s, "
+                  f"load {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"wrote {write_report(scene, records, meta, out_dir, md_dir)}")
     return 0

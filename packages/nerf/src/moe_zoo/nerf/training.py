@@ -59,7 +59,8 @@ class TrainConfig(Config):
 class TrainResult:
     model: nn.Module
     seconds: float                                   # training time, evaluation excluded
-    history: list[dict] = field(default_factory=list)  # per eval: step, seconds, psnr
+    history: list[dict] = field(default_factory=list)  # per eval: step, seconds, cpu_seconds, psnr
+    cpu_seconds: float = 0.0                         # the same in CPU time of this process
 
 
 def scene_model(config: TrainConfig, scene: Scene) -> nn.Module:
@@ -101,6 +102,34 @@ def evaluate(model: nn.Module, scene: Scene, views: list[int] | None = None) -> 
             "render_s": seconds, "images": images}
 
 
+def make_optimizer(model: nn.Module, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam (Instant-NGP's betas and eps) with the exponential decay to ``lr_final_ratio`` over the run."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-15, fused=True)
+    return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, config.lr_final_ratio ** (1 / config.steps))
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, rays: tuple[torch.Tensor, ...],
+               config: TrainConfig, step: int, generator: torch.Generator) -> torch.Tensor:
+    """One step (module docstring) on ``config.rays`` random rays of ``rays`` (:func:`training_rays`); returns the MSE."""
+    origins, dirs, colors, image = rays
+    device = next(model.parameters()).device
+    generator.manual_seed(config.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same rays
+    if config.occupancy and step % config.occupancy_every == 0 and step > 0:
+        refresh_occupancy(model, generator)
+    batch = torch.randint(0, origins.shape[0], (config.rays,), generator=generator)
+    out = render_rays(model, origins[batch].to(device), dirs[batch].to(device), image=image[batch].to(device),
+                      jitter=True, generator=generator)
+    mse = torch.mean((out["rgb"] - colors[batch].to(device)) ** 2)
+    loss = mse + config.balance * out["aux"]
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower TrainConfig.lr")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return mse.detach()
+
+
 def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = None, *, checkpoint: str | Path | None = None,
           state_path: str | Path | None = None, force_restart: bool = False, device: str | None = None,
           progress: bool = True, scene_kwargs: dict | None = None) -> TrainResult:
@@ -112,48 +141,35 @@ def train(scene: str | Path | Scene = "builtin", config: TrainConfig | None = No
     device = resolve_device(device)
     seed_everything(config.seed)
     model = scene_model(config, scene).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-15, fused=True)
-    gamma = config.lr_final_ratio ** (1 / config.steps)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
+    optimizer, scheduler = make_optimizer(model, config)
     generator = torch.Generator()
-    origins, dirs, colors, image = training_rays(scene)
-    step, seconds, history = 0, 0.0, []
+    rays = training_rays(scene)
+    step, seconds, cpu_seconds, history = 0, 0.0, 0.0, []
     if resuming:
         state = load_training_state(state_path, model, optimizer, scheduler=scheduler)
-        step, seconds, history = state.step, state.metadata.get("seconds", 0.0), state.metadata.get("history", [])
+        step, history = state.step, state.metadata.get("history", [])
+        seconds, cpu_seconds = state.metadata.get("seconds", 0.0), state.metadata.get("cpu_seconds", 0.0)
         _log.info("resumed %s at step %d", state_path, step)
     bar = tqdm(total=config.steps, initial=step, disable=not progress, desc=f"train {config.model}", unit="step")
     model.train()
     while step < config.steps:
-        started = time.perf_counter()
-        generator.manual_seed(config.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same rays
-        if config.occupancy and step % config.occupancy_every == 0 and step > 0:
-            refresh_occupancy(model, generator)
-        batch = torch.randint(0, origins.shape[0], (config.rays,), generator=generator)
-        out = render_rays(model, origins[batch].to(device), dirs[batch].to(device), image=image[batch].to(device),
-                          jitter=True, generator=generator)
-        mse = torch.mean((out["rgb"] - colors[batch].to(device)) ** 2)
-        loss = mse + config.balance * out["aux"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)} at step {step}; lower TrainConfig.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        mse = train_step(model, optimizer, scheduler, rays, config, step, generator)
         step += 1
         seconds += time.perf_counter() - started
+        cpu_seconds += time.process_time() - cpu_started
         bar.update(1)
         bar.set_postfix(psnr=f"{-10 * torch.log10(mse).item():.2f}", occ=f"{model.occupancy.fraction:.2f}")
         if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
             metrics = evaluate(model, scene, scene.val[: config.eval_views])
-            history.append({"step": step, "seconds": seconds, "psnr": metrics["psnr"]})
+            history.append({"step": step, "seconds": seconds, "cpu_seconds": cpu_seconds, "psnr": metrics["psnr"]})
         if state_path is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             save_training_state(state_path, model, optimizer, step=step, scheduler=scheduler,
-                                metadata={"settings": settings, "seconds": seconds, "history": history})
+                                metadata={"settings": settings, "seconds": seconds, "cpu_seconds": cpu_seconds,
+                                          "history": history})
     bar.close()
     model.eval()
     if checkpoint is not None:
         save_checkpoint(checkpoint, model, {"train_config": config.to_dict(), "scene": scene.name,
                                             "train_seconds": seconds, "history": history})
-    return TrainResult(model, seconds, history)
-
+    return TrainResult(model, seconds, history, cpu_seconds)
