@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 from audio_helpers import TINY
@@ -87,14 +89,51 @@ def test_stage2_merge_then_only_gates_and_shared_experts_train():
 
 
 def test_full_curriculum_and_joint_recipes_run_and_stage3_trains_everything():
-    cfg = TrainConfig(specialist_steps=2, warmup_steps=2, joint_steps=3, batch_size=2)
+    cfg = TrainConfig(backbone_steps=1, specialist_steps=2, warmup_steps=2, joint_steps=3, batch_size=2)
     model, log = fit(pools(), TINY, cfg)
     assert isinstance(model.blocks[0].ffn.router.weight, torch.nn.Parameter)
     assert all(p.requires_grad for p in model.parameters())
-    assert [len(log[k]) for k in ("stage1_speech", "stage1_music", "stage2", "stage3")] == [2, 2, 2, 3]
-    _, log = fit(pools(), TINY, cfg.replace(recipe="joint"))
-    assert len(log["joint"]) == cfg.total_steps == 9
+    stages = ("stage0_backbone", "stage1_speech", "stage1_music", "stage2", "stage3")
+    assert [len(log[k]) for k in stages] == [1, 2, 2, 2, 3]
+    # examples per task: backbone 1 + warm-up 2 + joint 3 balanced steps (1 + 1) and 2 own-task steps of 2
+    assert {t: v["examples"] for t, v in log["seen"].items()} == {"speech": 10, "music": 10}
+    _, joint_log = fit(pools(), TINY, cfg.replace(recipe="joint"))
+    assert len(joint_log["joint"]) == cfg.total_steps == 10
+    assert {t: v["examples"] for t, v in joint_log["seen"].items()} == {"speech": 10, "music": 10}
     with pytest.raises(InputError):
         fit(pools(), TINY.replace(ffn="dense"), cfg)
     with pytest.raises(InputError):
         TrainConfig(lr=float("nan"))
+
+
+def test_lr_factor_warms_up_linearly_then_decays_by_cosine_to_the_floor():
+    from moe_zoo.audio.train import lr_factor
+
+    steps = [lr_factor(s, 120, warmup=20, floor=0.1) for s in range(120)]
+    assert steps[0] == pytest.approx(1 / 20) and steps[19] == pytest.approx(1.0)
+    assert steps[20] == pytest.approx(1.0)
+    assert steps[70] == pytest.approx(0.1 + 0.9 * 0.5)  # halfway through the decay
+    assert all(a >= b for a, b in itertools.pairwise(steps[20:]))
+    assert lr_factor(120, 120, warmup=20, floor=0.1) == pytest.approx(0.1)
+
+
+def test_curriculum_specialists_start_from_the_stage0_backbone(monkeypatch):
+    import sys
+
+    train_module = sys.modules["moe_zoo.audio.train"]  # the package exports a `train` function too
+    starts = {}
+    real_merge = train_module.merge_specialists
+
+    def spy(specialists, config, seed=0):
+        starts.update({t: m for t, m in specialists.items()})
+        return real_merge(specialists, config, seed)
+
+    monkeypatch.setattr(train_module, "merge_specialists", spy)
+    cfg = TrainConfig(backbone_steps=3, specialist_steps=1, warmup_steps=1, joint_steps=1, batch_size=2)
+    fit(pools(), TINY, cfg)
+    # one step of each specialist from a common 3-step backbone keeps their embeddings close,
+    # far closer than two independent initialisations
+    a, b = (starts[t].cond_embed.weight for t in TASKS)
+    torch.manual_seed(1)
+    fresh = UniMoEAudio(TINY.replace(ffn="dense", dense_hidden=32)).cond_embed.weight
+    assert (a - b).abs().max() < (a - fresh).abs().max()

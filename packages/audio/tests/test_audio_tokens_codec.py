@@ -3,7 +3,7 @@ import pytest
 import torch
 from audio_helpers import TINY_CODEC, tone
 
-from moe_zoo.audio.codec import MelRVQCodec, NeuralCodec
+from moe_zoo.audio.codec import CodecConfig, MelRVQCodec, NeuralCodec
 from moe_zoo.audio.tokens import apply_delay, revert_delay, specials
 from moe_zoo.core import InputError
 
@@ -60,3 +60,15 @@ def test_neural_codec_wrapper_with_tiny_random_encodec():
     assert codes.ndim == 2 and int(codes.max()) < 32
     wave = codec.decode(codes)
     assert wave.ndim == 1 and np.isfinite(wave).all() and len(wave) > 0
+
+
+def test_codec_decodes_coarse_frames_at_the_finer_synthesis_hop():
+    codec = MelRVQCodec(TINY_CODEC)
+    frames = torch.zeros(7, TINY_CODEC.n_mels)
+    wave = codec.log_mel_to_wave(frames)
+    factor = TINY_CODEC.hop // TINY_CODEC.synthesis_hop
+    assert factor == 2
+    # Griffin-Lim (centred STFT) of 7 * 2 frames at the synthesis hop
+    assert len(wave) == (7 * factor - 1) * TINY_CODEC.synthesis_hop
+    with pytest.raises(InputError):
+        CodecConfig(hop=100, synthesis_hop=30)

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 
 from moe_zoo.audio import data
-from moe_zoo.audio.audio_io import write_audio
+from moe_zoo.audio import text as tx
+from moe_zoo.audio.audio_io import SAMPLE_RATE, write_audio
 from moe_zoo.audio.evaluate import evaluate, reference_scores
+from moe_zoo.audio.generate import generate_codes
 from moe_zoo.audio.model import UniMoEAudioConfig
 from moe_zoo.audio.pipeline import fit_codec, make_pools
 from moe_zoo.audio.train import TrainConfig, fit
@@ -59,13 +61,17 @@ METRICS = [("wer", "speech WER ↓", 1), ("mcd", "MCD dB ↓", 1), ("note_f1", "
 
 def args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = TrainConfig()
     p.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--specialist-steps", type=positive_int, default=60)
-    p.add_argument("--warmup-steps", type=positive_int, default=30)
-    p.add_argument("--joint-steps", type=positive_int, default=120)
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--backbone-steps", type=non_negative_int, default=defaults.backbone_steps)
+    p.add_argument("--specialist-steps", type=positive_int, default=defaults.specialist_steps)
+    p.add_argument("--warmup-steps", type=positive_int, default=defaults.warmup_steps)
+    p.add_argument("--joint-steps", type=positive_int, default=defaults.joint_steps)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     p.add_argument("--n-eval", type=positive_int, default=6, help="generated clips per task per job")
-    p.add_argument("--out", type=Path, default=Path("audio-bench"), help="folder for records, BENCHMARKS.md, figures, examples")
+    p.add_argument("--out", type=Path, default=Path("audio-bench"), help="folder for records, figures, examples")
+    p.add_argument("--report", type=Path, default=None, help="BENCHMARKS.md path (default: in --out)")
+    p.add_argument("--readme", type=Path, default=None, help="README whose results block is re-rendered (default: none)")
     p.add_argument("--report-only", action="store_true")
     return p
 
@@ -85,8 +91,9 @@ def run_jobs(args: argparse.Namespace) -> None:
         ref_path.write_text(json.dumps(ref, indent=1))
         _save_examples(args.out, "reference", held, [c.audio for c in held])
         _save_examples(args.out, "codec", held, [codec.decode(codec.encode(c.audio)) for c in held])
-    train_settings = TrainConfig(specialist_steps=args.specialist_steps, warmup_steps=args.warmup_steps,
-                                 joint_steps=args.joint_steps, batch_size=args.batch_size)
+    train_settings = TrainConfig(backbone_steps=args.backbone_steps, specialist_steps=args.specialist_steps,
+                                 warmup_steps=args.warmup_steps, joint_steps=args.joint_steps,
+                                 batch_size=args.batch_size)
     for seed in args.seeds:
         for name, (overrides, recipe) in VARIANTS.items():
             path = records / f"{name}-seed{seed}.json"
@@ -99,7 +106,9 @@ def run_jobs(args: argparse.Namespace) -> None:
             record = {"variant": name, "seed": seed, "metrics": result.metrics, "usage": result.usage,
                       "train_seconds": log["seconds"], "job_seconds": time.perf_counter() - began,
                       "final_train_ce": {k: float(np.mean(v[-10:])) for k, v in log.items() if isinstance(v, list)},
-                      "steps": train_settings.total_steps, "batch_size": args.batch_size, "n_eval": args.n_eval,
+                      "steps": train_settings.total_steps, "train": train_settings.to_dict(), "seen": log["seen"],
+                      "speed_5s": generation_speed(model, seed=seed),
+                      "batch_size": args.batch_size, "n_eval": args.n_eval,
                       "load": os.getloadavg(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             path.write_text(json.dumps(record, indent=1))
@@ -148,6 +157,8 @@ def report(args: argparse.Namespace) -> None:
          + "\n\nWER here is pocketsphinx with a word-loop grammar over the 46-word sentence vocabulary; "
            "a generator with this codec cannot beat the codec row."),
         ("Curriculum beats naive joint training?", _verdict(by_variant)),
+        ("Training budget per model (same for every model: optimizer steps, examples and audio frames per task)",
+         _budget_table(by_variant)),
         ("Expert usage per task and layer (curriculum MoE)", _usage_table(by_variant["curriculum-topp-moe"])),
         ("Speed and memory", _speed(jobs)),
     ]
@@ -156,15 +167,15 @@ def report(args: argparse.Namespace) -> None:
     scale = (f"built-in data: train {ref['data']['train']}, held-out {ref['data']['heldout']}; "
              f"{first.get('steps', '?')} optimizer steps per model, batch {first.get('batch_size', args.batch_size)}; "
              f"{first.get('n_eval', args.n_eval)} generated clips per task per job")
-    readme = args.out.parent / "README.md"
-    if readme.is_file() and rows:
+    readme = args.readme
+    if readme is not None and readme.is_file() and rows:
         replace_marked_block(readme, "<!-- results:start -->", "<!-- results:end -->", (
-            f"From `benchmarks/run.py` ({scale}; seeds {seeds}; full tables and plots in BENCHMARKS.md):\n\n"
+            f"From `benchmarks/run.py` ({scale}; seeds {seeds}; full tables and plots in [BENCHMARKS.md](BENCHMARKS.md)):\n\n"
             + markdown_table(headers, rows) + "\n\nCeilings: " + "; ".join(
                 f"{name}: WER {ref[name]['wer']:.3f}, MCD {ref[name]['mcd']:.2f}, note F1 {ref[name]['note_f1']:.3f}, "
                 f"chroma {ref[name]['chroma']:.3f}" for name in ("recording", "codec"))
             + "\n\nCurriculum vs naive joint training (the issue's test):\n" + _verdict(by_variant)))
-    write_benchmarks_md(args.out / "BENCHMARKS.md", "UniMoE-Audio benchmark (moe_zoo.audio)",
+    write_benchmarks_md(args.report or args.out / "BENCHMARKS.md", "UniMoE-Audio benchmark (moe_zoo.audio)",
                         command="uv run --locked --no-sync python packages/audio/benchmarks/run.py", sections=sections,
                         notes=scale + ". Timings were taken on a shared, oversubscribed 2-core machine (load averages "
                         "in the records).", seeds=seeds, hardware=hardware_summary())
@@ -184,6 +195,24 @@ def _verdict(by_variant: dict) -> str:
                      f"{'curriculum better' if (a - b) * better > 0 else 'curriculum not better'} "
                      f"(better on {wins} of {min(len(cur), len(naive))} seeds)")
     return "\n".join(lines)
+
+
+def _budget_table(by_variant: dict) -> str:
+    rows = []
+    for v, js in by_variant.items():
+        if js and "seen" in js[0]:
+            j = js[0]
+            steps = ", ".join(f"{k} {n}" for k, n in j["train"].items() if k.endswith("_steps") and (
+                v.startswith("curriculum") or k == "joint_steps"))
+            rows.append([LABELS[v], j["steps"], steps if v.startswith("curriculum") else f"joint {j['steps']}",
+                         *(j["seen"].get(t, {}).get(k, 0) for t in ("speech", "music") for k in ("examples", "frames"))])
+    if not rows:
+        return "not recorded"
+    return markdown_table(["model", "optimizer steps", "stages", "speech examples", "speech frames", "music examples",
+                           "music frames"], rows) + (
+        "\n\nSeed 0's counts (the other seeds draw the same numbers of examples). Frames are delayed-grid columns "
+        "(25 per second of audio, plus the delay and EOS columns). The curriculum's stage 1 steps each see one task "
+        "(batch 8 of that task); every other step sees a balanced batch (4 + 4).")
 
 
 def _usage_table(jobs: list) -> str:
@@ -211,10 +240,34 @@ def _speed(jobs: list) -> str:
     if not jobs:
         return "not run yet"
     rtf = [j["metrics"]["real_time_factor"] for j in jobs if j["variant"] == "curriculum-topp-moe"]
+    five = [j["speed_5s"] for j in jobs if j["variant"] == "curriculum-topp-moe" and "speed_5s" in j]
     rss = max(j["peak_rss_mb"] for j in jobs)
-    return (f"- generation real-time factor (seconds of compute per second of audio, incl. Griffin-Lim, 1 thread): "
-            f"{format_mean_std(rtf, 2)}\n- peak resident memory of the benchmark process: {rss:.0f} MB\n"
+    lines = [f"- generation real-time factor over the evaluation clips (seconds of compute per second of audio, "
+             f"incl. Griffin-Lim, 1 thread): {format_mean_std(rtf, 2)}"]
+    if five:
+        lines.append(
+            f"- 5 s of speech (forced to full length, curriculum model, 1 thread): tokens "
+            f"{format_mean_std([f['token_seconds'] for f in five], 2)} s + Griffin-Lim "
+            f"{format_mean_std([f['decode_seconds'] for f in five], 2)} s = real-time factor "
+            f"{format_mean_std([f['rtf'] for f in five], 2)} (< 1 is faster than real time)")
+    train_s = [j["train_seconds"] for j in jobs if j["variant"] == "curriculum-topp-moe"]
+    lines.append(f"- training the curriculum model (all stages): {format_mean_std(train_s, 0)} s")
+    return ("\n".join(lines) + f"\n- peak resident memory of the benchmark process: {rss:.0f} MB\n"
             f"- load averages during the jobs: {min(j['load'][0] for j in jobs):.1f}-{max(j['load'][0] for j in jobs):.1f}")
+
+
+def generation_speed(model, seconds: float = 5.0, seed: int = 0) -> dict:
+    """Wall time to generate ``seconds`` of speech (EOS suppressed until then) and to decode it."""
+    cond = tx.speech_tokens(data.train_and_heldout_sentences()[1][0], "flite")
+    frames = int(seconds * model.codec.config.frame_rate)
+    began = time.perf_counter()
+    codes = generate_codes(model, cond, max_frames=frames, min_frames=frames, seed=seed)
+    middle = time.perf_counter()
+    wave = model.codec.decode(codes)
+    end = time.perf_counter()
+    audio = len(wave) / SAMPLE_RATE
+    return {"audio_seconds": audio, "token_seconds": middle - began, "decode_seconds": end - middle,
+            "rtf": (end - began) / audio}
 
 
 def _plots(out: Path, by_variant: dict) -> None:

@@ -90,8 +90,9 @@ def _train(args: argparse.Namespace) -> int:
     config = UniMoEAudioConfig(**({"ffn": "dense"} if args.model == "dense" else {"router": "topk"}
                                   if args.model == "topk" else {}))
     recipe = "curriculum" if args.model == "topp" and not args.joint else "joint"
-    tc = TrainConfig(recipe=recipe, specialist_steps=args.specialist_steps, warmup_steps=args.warmup_steps,
-                     joint_steps=args.joint_steps, batch_size=args.batch_size, seed=args.seed)
+    steps = {k: getattr(args, k) for k in ("backbone_steps", "specialist_steps", "warmup_steps", "joint_steps")}
+    tc = TrainConfig(recipe=recipe, batch_size=args.batch_size, seed=args.seed,
+                     **{k: v for k, v in steps.items() if v is not None})
     train(clips, config=config, train_config=tc, out=args.out, metadata={"data_spec": args.data})
     print(f"saved {args.out} ({tc.total_steps} steps, recipe {recipe})")
     return 0
@@ -152,9 +153,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="builtin | ljspeech:DIR | libritts:DIR | musiccaps:CSV:AUDIO_DIR (several allowed)")
     p.add_argument("--model", default="topp", choices=["topp", "topk", "dense"])
     p.add_argument("--joint", action="store_true", help="naive joint training instead of the curriculum (top-p)")
-    p.add_argument("--specialist-steps", type=positive_int, default=60)
-    p.add_argument("--warmup-steps", type=positive_int, default=30)
-    p.add_argument("--joint-steps", type=positive_int, default=120)
+    p.add_argument("--backbone-steps", type=non_negative_int, default=None, help="default: TrainConfig's")
+    p.add_argument("--specialist-steps", type=positive_int, default=None, help="default: TrainConfig's")
+    p.add_argument("--warmup-steps", type=positive_int, default=None, help="default: TrainConfig's")
+    p.add_argument("--joint-steps", type=positive_int, default=None, help="default: TrainConfig's")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", type=Path, default=Path("unimoe-audio.safetensors"))

@@ -1,10 +1,12 @@
 """Audio tokens: a residual-VQ codec over log-mel frames trained here, and a wrapper for a user's
 pretrained neural codec (transformers' EnCodec / DAC).
 
-``MelRVQCodec``: ``x -> log-mel frames m_t`` (80 bands, 20 ms hop at 16 kHz); ``K`` codebooks
-by residual k-means: ``c_1 = argmin_j ||m_t - C_1[j]||``, ``r_1 = m_t - C_1[c_1]``, ``c_k`` on the
-residual ``r_{k-1}``; decoding sums the chosen centroids, maps mel magnitudes to a linear
-spectrogram with the filterbank's pseudo-inverse (clamped at 0) and runs Griffin-Lim.
+``MelRVQCodec``: ``x -> log-mel frames m_t`` (80 bands, 40 ms hop at 16 kHz: 25 frames/s); ``K``
+codebooks by residual k-means: ``c_1 = argmin_j ||m_t - C_1[j]||``, ``r_1 = m_t - C_1[c_1]``, ``c_k``
+on the residual ``r_{k-1}``; decoding sums the chosen centroids, interpolates the log-mel frames
+linearly in time to the synthesis hop (20 ms; Griffin-Lim needs the window overlap), maps mel
+magnitudes to a linear spectrogram with the filterbank's pseudo-inverse (clamped at 0) and runs
+Griffin-Lim.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 
@@ -27,7 +30,8 @@ _log = get_logger(__name__)
 class CodecConfig(Config):
     sample_rate: int = SAMPLE_RATE
     n_fft: int = 1024
-    hop: int = 320
+    hop: int = 640
+    synthesis_hop: int = 320
     n_mels: int = 80
     n_codebooks: int = 4
     codebook_size: int = 256
@@ -36,6 +40,10 @@ class CodecConfig(Config):
     @property
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop
+
+    def __post_init__(self) -> None:
+        if self.hop % self.synthesis_hop:
+            raise InputError(f"CodecConfig: hop {self.hop} is not a multiple of synthesis_hop {self.synthesis_hop}")
 
 
 class MelRVQCodec(nn.Module):
@@ -49,7 +57,7 @@ class MelRVQCodec(nn.Module):
                                                         n_mels=config.n_mels, power=1.0)
         fb = self.mel.mel_scale.fb  # [n_freq, n_mels]
         self.register_buffer("inverse_fb", torch.linalg.pinv(fb), persistent=False)  # [n_mels, n_freq]
-        self.griffin_lim = torchaudio.transforms.GriffinLim(n_fft=config.n_fft, hop_length=config.hop, power=1.0,
+        self.griffin_lim = torchaudio.transforms.GriffinLim(n_fft=config.n_fft, hop_length=config.synthesis_hop, power=1.0,
                                                             n_iter=config.griffin_lim_iters)
 
     def log_mel(self, wave: Tensor | np.ndarray) -> Tensor:
@@ -98,7 +106,12 @@ class MelRVQCodec(nn.Module):
 
     @torch.no_grad()
     def log_mel_to_wave(self, log_mel: Tensor) -> np.ndarray:
-        mel = log_mel.exp().T  # [n_mels, T]
+        """Griffin-Lim of ``[T, n_mels]`` log-mel frames at ``hop``, first interpolated linearly to
+        ``synthesis_hop`` (frame ``j`` of the finer grid sits at coarse time ``j / factor``)."""
+        factor = self.config.hop // self.config.synthesis_hop
+        if factor > 1:
+            log_mel = F.interpolate(log_mel.T[None], scale_factor=factor, mode="linear", align_corners=False)[0].T
+        mel = log_mel.exp().T  # [n_mels, T * factor]
         linear = (self.inverse_fb.T @ mel).clamp_min(0.0)  # [n_freq, T]
         wave = self.griffin_lim(linear)
         peak = wave.abs().max().clamp_min(1e-6)

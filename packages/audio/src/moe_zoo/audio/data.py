@@ -31,7 +31,9 @@ _log = get_logger(__name__)
 MAX_SECONDS = 3.0
 ASTERISK_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-BUILTIN_VERSION = "v2"
+# one cache folder per task, versioned separately (speech v3: 1000 training sentences instead of 200)
+BUILTIN_VERSIONS = {"speech": "v3", "music": "v2"}
+N_SENTENCES, N_HELDOUT_SENTENCES = 1000, 20
 
 
 @dataclass
@@ -85,7 +87,7 @@ def sentence_vocabulary() -> tuple[str, ...]:
     return tuple(sorted(words | {f"{n}s" for n in _WORDS["noun"]}))
 
 
-def train_and_heldout_sentences(n_train: int = 200, n_heldout: int = 20, seed: int = 0) -> tuple[list[str], list[str]]:
+def train_and_heldout_sentences(n_train: int = N_SENTENCES, n_heldout: int = N_HELDOUT_SENTENCES, seed: int = 0) -> tuple[list[str], list[str]]:
     every = sentences(n_train + n_heldout, seed)
     return every[:n_train], every[n_train:]
 
@@ -218,7 +220,7 @@ def music_pieces(per_composer: dict[str, int]) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- built-in set
-def _speech_items(n_train: int, n_heldout: int) -> list[dict]:
+def _speech_items(n_train: int = N_SENTENCES, n_heldout: int = N_HELDOUT_SENTENCES) -> list[dict]:
     train, held = train_and_heldout_sentences(n_train, n_heldout)
     items = [{"task": "speech", "text": s, "voice": v, "split": split}
              for split, group in (("train", train), ("heldout", held)) for s in group for v in ("espeak", "flite")]
@@ -228,9 +230,10 @@ def _speech_items(n_train: int, n_heldout: int) -> list[dict]:
     return items
 
 
-def _music_items(per_composer: dict[str, int], renders: int, seed: int) -> list[dict]:
+def _music_items(per_composer: dict[str, int] | None = None, renders: int = 2, seed: int = 0) -> list[dict]:
     """Each piece rendered ``renders`` times (random instrument and tempo); every 10th piece held out
     (all of its renderings)."""
+    per_composer = per_composer or {"bach": 200, "palestrina": 40}
     rng = random.Random(seed)
     items = []
     for i, (composer, path) in enumerate(music_pieces(per_composer)):
@@ -264,16 +267,21 @@ def _build_item(item: dict) -> dict | None:
     return {**item, "score": [[p, d] for p, d in notes], "audio": audio}
 
 
-def build_builtin(root: Path | None = None, *, n_sentences: int = 200, n_heldout: int = 20,
-                  per_composer: dict[str, int] | None = None, renders: int = 2, seed: int = 0) -> Path:
-    """Generate the built-in set into ``root`` (wav files + ``manifest.json``); returns the folder."""
-    root = Path(root) if root else cache_dir() / f"builtin-{BUILTIN_VERSION}"
+def builtin_root(task: str) -> Path:
+    return cache_dir() / f"builtin-{task}-{BUILTIN_VERSIONS[task]}"
+
+
+def build_builtin(task: str, root: Path | None = None) -> Path:
+    """Generate the built-in clips of ``task`` into ``root`` (wav files + ``manifest.json``; default
+    :func:`builtin_root`); returns the folder."""
+    if task not in BUILTIN_VERSIONS:
+        raise InputError(f"task must be one of {sorted(BUILTIN_VERSIONS)}, got {task!r}")
+    root = Path(root) if root else builtin_root(task)
     if (root / "manifest.json").is_file():
         return root
-    per_composer = per_composer or {"bach": 200, "palestrina": 40}
-    items = _speech_items(n_sentences, n_heldout) + _music_items(per_composer, renders, seed)
+    items = _speech_items() if task == "speech" else _music_items()
     rows = []
-    for i, item in enumerate(tqdm(items, desc="building built-in audio", leave=False)):
+    for i, item in enumerate(tqdm(items, desc=f"building built-in {task} audio", leave=False)):
         built = _build_item(item)
         if built is None:
             continue
@@ -297,13 +305,16 @@ def _clip_from_row(row: dict, root: Path) -> Clip:
     return Clip("music", audio, cond, notes=note_times(notes, row["bpm"]), meta={**meta, "score": notes})
 
 
-def load_builtin(split: str = "train", task: str | None = None, root: Path | None = None) -> list[Clip]:
-    """Built-in clips of ``split`` ("train" | "heldout"), optionally one ``task``."""
+def load_builtin(split: str = "train", task: str | None = None) -> list[Clip]:
+    """Built-in clips of ``split`` ("train" | "heldout"), optionally one ``task`` (speech first)."""
     if split not in ("train", "heldout"):
         raise InputError(f"split must be 'train' or 'heldout', got {split!r}")
-    root = build_builtin(root)
-    rows = json.loads((root / "manifest.json").read_text())
-    return [_clip_from_row(r, root) for r in rows if r["split"] == split and (task is None or r["task"] == task)]
+    clips = []
+    for t in BUILTIN_VERSIONS if task is None else (task,):
+        root = build_builtin(t)
+        rows = json.loads((root / "manifest.json").read_text())
+        clips += [_clip_from_row(r, root) for r in rows if r["split"] == split and r["task"] == t]
+    return clips
 
 
 # ---------------------------------------------------------------- user formats

@@ -13,6 +13,7 @@ from moe_zoo.audio import metrics as M
 from moe_zoo.audio.audio_io import SAMPLE_RATE
 from moe_zoo.audio.batching import Example, collate, encode_clips
 from moe_zoo.audio.data import Clip, sentence_vocabulary
+from moe_zoo.audio.generate import TEMPERATURE, TOP_K
 from moe_zoo.audio.model import UniMoEAudio
 from moe_zoo.audio.predict import synthesize_tokens
 from moe_zoo.audio.train import codec_loss
@@ -96,7 +97,8 @@ def evaluate(model: UniMoEAudio, clips: list[Clip], *, n_speech: int = 12, n_mus
     generated = []
     for i, clip in enumerate(speech + music):
         began = time.perf_counter()
-        wave = synthesize_tokens(model, clip.cond, max_seconds=3.5, seed=seed + i, temperature=0.9, top_k=20)
+        wave = synthesize_tokens(model, clip.cond, max_seconds=3.5, seed=seed + i, temperature=TEMPERATURE,
+                                  top_k=TOP_K)
         gen_seconds += time.perf_counter() - began
         audio_seconds += len(wave) / SAMPLE_RATE
         generated.append((clip, wave))

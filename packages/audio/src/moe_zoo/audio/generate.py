@@ -14,10 +14,14 @@ from moe_zoo.audio.model import UniMoEAudio
 from moe_zoo.audio.tokens import revert_delay
 from moe_zoo.core import InputError
 
+# sampling defaults, measured on held-out sentences (pocketsphinx WER of a 1600-step model:
+# T 0.9 / top-20 1.19, T 0.5 / top-5 0.81, greedy 0.81; greedy loops on music)
+TEMPERATURE, TOP_K = 0.5, 5
+
 
 @torch.no_grad()
-def generate_codes(model: UniMoEAudio, cond: list[int], *, max_frames: int = 150, temperature: float = 1.0,
-                   top_k: int = 20, seed: int = 0, min_frames: int = 10) -> Tensor:
+def generate_codes(model: UniMoEAudio, cond: list[int], *, max_frames: int = 150, temperature: float = TEMPERATURE,
+                   top_k: int = TOP_K, seed: int = 0, min_frames: int = 10) -> Tensor:
     """``[K, T]`` codes for conditioning tokens ``cond``."""
     c = model.config
     if not cond:

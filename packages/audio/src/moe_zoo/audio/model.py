@@ -50,6 +50,7 @@ class UniMoEAudioConfig(Config):
     top_p: float = 0.7
     top_k: int = 2
     jitter: float = 0.01
+    dropout: float = 0.1
     codec: CodecConfig = CodecConfig()  # noqa: RUF009 (a frozen, immutable config)
 
     def __post_init__(self) -> None:
@@ -59,6 +60,8 @@ class UniMoEAudioConfig(Config):
             raise InputError(f"UniMoEAudioConfig.router must be 'topp' or 'topk', got {self.router!r}")
         if len(self.delays) != self.n_codebooks:
             raise InputError(f"UniMoEAudioConfig: {len(self.delays)} delays for {self.n_codebooks} codebooks")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"UniMoEAudioConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.d_model % self.n_heads:
             raise InputError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 
@@ -113,22 +116,24 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm block: ``x + Attn(LN(x))`` then ``x + FFN(LN(x))`` with a dense or MoE FFN."""
+    """Pre-norm block: ``x + Drop(Attn(LN(x)))`` then ``x + Drop(FFN(LN(x)))`` with a dense or MoE
+    FFN (residual dropout, active in training only)."""
 
     def __init__(self, config: UniMoEAudioConfig) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
         self.attn = Attention(config.d_model, config.n_heads)
+        self.drop = nn.Dropout(config.dropout)
         self.ffn = (MoELayer(config.moe_config()) if config.ffn == "moe"
                     else FeedForward(config.d_model, config.dense_hidden))
 
     def forward(self, x: Tensor, cache: dict | None = None) -> tuple[Tensor, RoutingResult | None]:
-        x = x + self.attn(self.norm1(x), cache)
+        x = x + self.drop(self.attn(self.norm1(x), cache))
         h = self.norm2(x)
         if isinstance(self.ffn, MoELayer):
             out = self.ffn(h)
-            return x + out.output, out.routing
-        return x + self.ffn(h), None
+            return x + self.drop(out.output), out.routing
+        return x + self.drop(self.ffn(h)), None
 
 
 @dataclass
@@ -149,6 +154,7 @@ class UniMoEAudio(nn.Module):
         self.cond_embed = nn.Embedding(c.cond_vocab, c.d_model)
         self.audio_embed = nn.Embedding(c.n_codebooks * c.audio_vocab, c.d_model)
         self.pos_embed = nn.Embedding(c.max_len, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.n_codebooks * c.audio_vocab, bias=False)
@@ -166,7 +172,7 @@ class UniMoEAudio(nn.Module):
         pos = torch.arange(start, start + cond.shape[1], device=cond.device)
         if start + cond.shape[1] > self.config.max_len:
             raise InputError(f"sequence of {start + cond.shape[1]} positions exceeds max_len {self.config.max_len}")
-        return x + self.pos_embed(pos)
+        return self.drop(x + self.pos_embed(pos))
 
     def forward(self, cond: Tensor, audio: Tensor, caches: list[dict] | None = None, start: int = 0) -> AudioLMOutput:
         x = self.embed(cond, audio, start)

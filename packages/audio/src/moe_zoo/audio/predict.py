@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from moe_zoo.audio import text as tx
-from moe_zoo.audio.generate import generate_codes
+from moe_zoo.audio.generate import TEMPERATURE, TOP_K, generate_codes
 from moe_zoo.audio.model import UniMoEAudio
 from moe_zoo.core import InputError, create_model, load_model
 from moe_zoo.core.checks import is_finite_real
@@ -46,7 +46,7 @@ def synthesize_tokens(model: UniMoEAudio, cond: list[int], *, max_seconds: float
 
 
 def tts(text: str, *, model: UniMoEAudio | str | Path | None = None, voice: str = "flite", seed: int = 0,
-        temperature: float = 0.9, top_k: int = 20, max_seconds: float = 5.0) -> np.ndarray:
+        temperature: float = TEMPERATURE, top_k: int = TOP_K, max_seconds: float = 5.0) -> np.ndarray:
     """Speech for ``text`` (letters, digits, basic punctuation) in one of the built-in voices
     (``espeak``, ``flite``, ``allison``): a float32 wave at 16 kHz."""
     cond = tx.speech_tokens(text, voice)  # bad text fails before any model loads
@@ -87,7 +87,7 @@ def music_condition(score_or_tags: Any) -> list[int]:
 
 
 def music(score_or_tags: Any, *, model: UniMoEAudio | str | Path | None = None, seed: int = 0,
-          temperature: float = 0.9, top_k: int = 20, max_seconds: float = 5.0) -> np.ndarray:
+          temperature: float = TEMPERATURE, top_k: int = TOP_K, max_seconds: float = 5.0) -> np.ndarray:
     """Music for a score (music21 stream or ``[(midi, quarters), ...]``) or tags
     (``{"instrument": "flute", "bpm": 110, "notes": [...]}``): a float32 wave at 16 kHz."""
     cond = music_condition(score_or_tags)

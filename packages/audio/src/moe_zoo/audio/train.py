@@ -1,6 +1,8 @@
 """Training: the three-stage curriculum of UniMoE-Audio and the naive joint baseline.
 
-1. Dense specialists, one per task (speech, music), from one common initialisation, each on its
+0. (CPU stand-in for the paper's pretrained backbone) one dense model trained on the balanced
+   mix for ``backbone_steps``; every specialist starts from it.
+1. Dense specialists, one per task (speech, music), from that common starting point, each on its
    own data.
 2. Each specialist's FFN is split along its hidden units into routed experts (speech -> experts
    0..3, music -> 4..7); attention, norms, embeddings and head are averaged; the router and the
@@ -13,6 +15,8 @@ Loss: ``L = sum_k CE_k + w(s) * sum_layers N_dyn sum_i f_i P_i`` with
 
 from __future__ import annotations
 
+import copy
+import math
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -37,16 +41,17 @@ TASKS = ("speech", "music")
 @dataclass(frozen=True)
 class TrainConfig(Config):
     """Steps per stage; ``recipe="curriculum"`` or ``"joint"`` (one model from scratch on the mix for
-    the curriculum's total step count ``2 * specialist + warmup + joint``)."""
+    the curriculum's total step count ``backbone + 2 * specialist + warmup + joint``)."""
 
     recipe: str = "curriculum"
-    specialist_steps: int = 60
-    warmup_steps: int = 30
-    joint_steps: int = 120
+    backbone_steps: int = 400
+    specialist_steps: int = 100
+    warmup_steps: int = 50
+    joint_steps: int = 350
     batch_size: int = 8
-    lr: float = 2e-3
+    lr: float = 3e-3
     warmup_lr: float = 1e-3
-    joint_lr: float = 1e-3
+    joint_lr: float = 2e-3
     aux_start: float = 0.025
     aux_end: float = 0.001
     seed: int = 0
@@ -54,13 +59,13 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.recipe not in ("curriculum", "joint"):
             raise InputError(f"TrainConfig.recipe must be 'curriculum' or 'joint', got {self.recipe!r}")
-        check_ints("TrainConfig", self, {"specialist_steps": 1, "warmup_steps": 1, "joint_steps": 1, "batch_size": 1,
+        check_ints("TrainConfig", self, {"backbone_steps": 0, "specialist_steps": 1, "warmup_steps": 1, "joint_steps": 1, "batch_size": 1,
                                          "seed": 0})
         check_reals("TrainConfig", self, positive=("lr", "warmup_lr", "joint_lr"), non_negative=("aux_start", "aux_end"))
 
     @property
     def total_steps(self) -> int:
-        return len(TASKS) * self.specialist_steps + self.warmup_steps + self.joint_steps
+        return self.backbone_steps + len(TASKS) * self.specialist_steps + self.warmup_steps + self.joint_steps
 
 
 def codec_loss(logits: Tensor, target: Tensor) -> Tensor:
@@ -80,16 +85,20 @@ def step_loss(model: UniMoEAudio, batch: Batch, aux_weight: float) -> tuple[Tens
 
 def run_steps(model: UniMoEAudio, pools: dict[str, list[Example]], steps: int, lr: float, *, batch_size: int,
               seed: int, params: Iterable[Tensor] | None = None, aux: Callable[[int], float] = lambda s: 0.0,
-              weight_decay: float = 0.01, desc: str = "train") -> list[float]:
-    """``steps`` AdamW steps on balanced batches from ``pools``; returns the CE per step."""
+              weight_decay: float = 0.01, desc: str = "train", seen: dict | None = None) -> list[float]:
+    """``steps`` AdamW steps on balanced batches from ``pools``; returns the CE per step. ``seen``
+    (optional) accumulates the examples and audio frames trained on, per task."""
     rng = random.Random(seed)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps))
     model.train()
     history = []
     for step in tqdm(range(steps), desc=desc, leave=False):
-        batch = collate(sample_batch(pools, batch_size, rng), model.config.codebook_size)
+        examples = sample_batch(pools, batch_size, rng)
+        if seen is not None:
+            count_seen(seen, examples)
+        batch = collate(examples, model.config.codebook_size)
         loss, ce = step_loss(model, batch, aux(step))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -98,6 +107,23 @@ def run_steps(model: UniMoEAudio, pools: dict[str, list[Example]], steps: int, l
         schedule.step()
         history.append(ce.item())
     return history
+
+
+def count_seen(seen: dict, examples: list[Example]) -> None:
+    """Add the examples and audio frames (delayed-grid columns) of ``examples`` to ``seen[task]``."""
+    for e in examples:
+        entry = seen.setdefault(e.task, {"examples": 0, "frames": 0})
+        entry["examples"] += 1
+        entry["frames"] += e.grid.shape[1]
+
+
+def lr_factor(step: int, steps: int, warmup: int = 20, floor: float = 0.1) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``floor * lr`` at the last step:
+    ``floor + (1 - floor) * (1 + cos(pi * (s - warmup) / (steps - warmup))) / 2``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(steps - warmup, 1)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def split_ffn(proj_in: Tensor, proj_out: Tensor, parts: int) -> tuple[Tensor, Tensor]:
@@ -171,28 +197,34 @@ def train_curriculum(pools: dict[str, list[Example]], config: UniMoEAudioConfig,
     """The three stages; returns the MoE model and a log of losses per stage."""
     if config.ffn != "moe":
         raise InputError("the curriculum builds an MoE model: config.ffn must be 'moe'")
-    log = {}
+    log, seen = {}, {}
     dense = config.replace(ffn="dense", dense_hidden=config.expert_hidden * config.n_routed // len(TASKS))
+    # every specialist starts from the same weights, as the paper's start from one pretrained
+    # backbone: averaging their attention weights in stage 2 needs a common origin
+    seed_everything(train.seed)
+    backbone = _with_codec(UniMoEAudio(dense), codec_state)
+    if train.backbone_steps:
+        log["stage0_backbone"] = run_steps(backbone, pools, train.backbone_steps, train.lr, batch_size=train.batch_size,
+                                           seed=train.seed + 30, desc="stage 0: dense backbone", seen=seen)
     specialists = {}
     for i, task in enumerate(TASKS):
-        # every specialist starts from the same initial weights, as the paper's start from one
-        # pretrained backbone: averaging their attention weights in stage 2 needs a common origin
-        seed_everything(train.seed)
-        specialists[task] = _with_codec(UniMoEAudio(dense), codec_state)
+        specialists[task] = copy.deepcopy(backbone)
         log[f"stage1_{task}"] = run_steps(specialists[task], {task: pools[task]}, train.specialist_steps, train.lr,
-                                          batch_size=train.batch_size, seed=train.seed + i, desc=f"stage 1: {task}")
+                                          batch_size=train.batch_size, seed=train.seed + i, desc=f"stage 1: {task}",
+                                          seen=seen)
     model = merge_specialists(specialists, config, seed=train.seed)
     params, hooks = warmup_parameters(model)
     log["stage2"] = run_steps(model, pools, train.warmup_steps, train.warmup_lr, batch_size=train.batch_size,
                               seed=train.seed + 10, params=params, weight_decay=0.0,
-                              aux=lambda s: train.aux_start, desc="stage 2: gates + shared")
+                              aux=lambda s: train.aux_start, desc="stage 2: gates + shared", seen=seen)
     for h in hooks:
         h.remove()
     for p in model.parameters():
         p.requires_grad_(True)
     anneal = LinearAnneal(train.aux_start, train.aux_end, train.joint_steps)
     log["stage3"] = run_steps(model, pools, train.joint_steps, train.joint_lr, batch_size=train.batch_size,
-                              seed=train.seed + 20, aux=anneal, desc="stage 3: joint")
+                              seed=train.seed + 20, aux=anneal, desc="stage 3: joint", seen=seen)
+    log["seen"] = seen
     return model, log
 
 
@@ -202,8 +234,10 @@ def train_joint(pools: dict[str, list[Example]], config: UniMoEAudioConfig, trai
     seed_everything(train.seed)
     model = _with_codec(UniMoEAudio(config), codec_state)
     anneal = LinearAnneal(train.aux_start, train.aux_end, train.total_steps)
-    return model, {"joint": run_steps(model, pools, train.total_steps, train.lr, batch_size=train.batch_size,
-                                      seed=train.seed, aux=anneal, desc=f"joint ({config.ffn}/{config.router})")}
+    seen = {}
+    history = run_steps(model, pools, train.total_steps, train.lr, batch_size=train.batch_size, seed=train.seed,
+                        aux=anneal, desc=f"joint ({config.ffn}/{config.router})", seen=seen)
+    return model, {"joint": history, "seen": seen}
 
 
 def _with_codec(model: UniMoEAudio, codec_state: dict | None) -> UniMoEAudio:
