@@ -106,6 +106,7 @@ def run_jobs(args: argparse.Namespace) -> None:
             record = {"variant": name, "seed": seed, "metrics": result.metrics, "usage": result.usage,
                       "train_seconds": log["seconds"], "job_seconds": time.perf_counter() - began,
                       "final_train_ce": {k: float(np.mean(v[-10:])) for k, v in log.items() if isinstance(v, list)},
+                      "first_train_ce": {k: float(np.mean(v[:10])) for k, v in log.items() if isinstance(v, list)},
                       "steps": train_settings.total_steps, "train": train_settings.to_dict(), "seen": log["seen"],
                       "speed_5s": generation_speed(model, seed=seed),
                       "batch_size": args.batch_size, "n_eval": args.n_eval,

@@ -14,8 +14,8 @@ from moe_zoo.audio.model import UniMoEAudio
 from moe_zoo.audio.tokens import revert_delay
 from moe_zoo.core import InputError
 
-# sampling defaults, measured on held-out sentences (pocketsphinx WER of a 1600-step model:
-# T 0.9 / top-20 1.19, T 0.5 / top-5 0.81, greedy 0.81; greedy loops on music)
+# sampling defaults: sharper than the earlier T 0.9 / top-20, which pocketsphinx heard worse on
+# held-out sentences in development runs (benchmarks/codec_ceiling.py covers the codec side only)
 TEMPERATURE, TOP_K = 0.5, 5
 
 
