@@ -68,6 +68,8 @@ def args_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=positive_int, default=defaults.warmup_steps)
     p.add_argument("--joint-steps", type=positive_int, default=defaults.joint_steps)
     p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                   help="models to train (default: all; the report shows every recorded one)")
     p.add_argument("--n-eval", type=positive_int, default=6, help="generated clips per task per job")
     p.add_argument("--out", type=Path, default=Path("audio-bench"), help="folder for records, figures, examples")
     p.add_argument("--report", type=Path, default=None, help="BENCHMARKS.md path (default: in --out)")
@@ -95,7 +97,8 @@ def run_jobs(args: argparse.Namespace) -> None:
                                  warmup_steps=args.warmup_steps, joint_steps=args.joint_steps,
                                  batch_size=args.batch_size)
     for seed in args.seeds:
-        for name, (overrides, recipe) in VARIANTS.items():
+        for name in args.variants:
+            overrides, recipe = VARIANTS[name]
             path = records / f"{name}-seed{seed}.json"
             if path.is_file():
                 continue
