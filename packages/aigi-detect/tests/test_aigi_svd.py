@@ -46,8 +46,10 @@ def test_main_subspace_is_the_top_singular_triplets():
     assert layer.U_main.shape == (20, 11) and layer.V_main.shape == (11, 16)
 
 
-def test_forward_matches_the_docstring_formula_per_image():
-    layer = SVDExpertLinear(_linear(), n_experts=3, rank=2)
+@pytest.mark.parametrize("chunk_once", [False, True])
+def test_forward_matches_the_docstring_formula_per_image(chunk_once):
+    layer = SVDExpertLinear(_linear(), n_experts=3, rank=2, chunk_once=chunk_once)
+    chunk = (layer.U_experts[0] * layer.S_experts[0]) @ layer.V_experts[0]         # initial residual chunk
     with torch.no_grad():
         for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -59,6 +61,8 @@ def test_forward_matches_the_docstring_formula_per_image():
         y = x[b] @ layer.weight_main.T + layer.bias
         for k in range(3):
             y = y + gates[b, k] * ((x[b] @ layer.V_experts[k].T) * layer.S_experts[k]) @ layer.U_experts[k].T
+        if chunk_once:           # the chunk counted once: - (G - 1) x C^T
+            y = y - (gates[b].sum() - 1) * x[b] @ chunk.detach().T
         expected.append(y)
     torch.testing.assert_close(layer(x), torch.stack(expected), atol=1e-5, rtol=1e-5)
 
@@ -123,6 +127,7 @@ def test_one_shared_gate_row_uses_the_merged_weight_and_equals_the_per_image_pat
     torch.testing.assert_close(layer(x), per_image, atol=1e-5, rtol=1e-5)
     weight = layer.weight_main + sum(g * (u * s) @ v for g, u, s, v in zip(row[0], layer.U_experts, layer.S_experts,
                                                                           layer.V_experts, strict=True))
+    weight = weight - (row.sum() - 1) * (layer.U_chunk * layer.S_chunk) @ layer.V_chunk      # chunk_once
     torch.testing.assert_close(layer.effective_weight(row[0]), weight, atol=1e-6, rtol=1e-6)
 
 
@@ -135,3 +140,18 @@ def test_folding_an_output_affine_is_exact():
     expected = layer(x) * scale[None, :, None, None] + shift[None, :, None, None]
     layer.fold_output_affine(scale, shift)
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_chunk_once_keeps_the_pretrained_map_for_any_gate_sum_at_initialisation():
+    torch.manual_seed(5)
+    conv = nn.Conv2d(16, 24, 1)
+    x = torch.randn(3, 16, 4, 4)
+    gates = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.3, 0.7, 0.0, 1.0]])   # semantic + artifact
+    once = SVDExpertLinear(conv, n_experts=4, rank=4)
+    once.gates = gates
+    torch.testing.assert_close(once(x), conv(x), atol=1e-5, rtol=1e-5)
+    official = SVDExpertLinear(conv, n_experts=4, rank=4, chunk_once=False)
+    official.gates = gates
+    chunk = (official.U_experts[0] * official.S_experts[0]) @ official.V_experts[0]
+    torch.testing.assert_close(official(x), conv(x) + torch.nn.functional.conv2d(x, chunk[:, :, None, None]).detach(),
+                               atol=1e-5, rtol=1e-5)

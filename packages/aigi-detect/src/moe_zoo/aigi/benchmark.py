@@ -4,10 +4,12 @@ Protocol (CNNSpot's "train on one GAN, test on unseen generators", with the pape
 every method trains on the built-in train split's real crops, the fakes of ONE family
 (``--train-family``, default ``gan``) and the autoencoder reconstructions; it is tested on the
 test split (held-out photographs, generators' test seeds) against each family, the unseen ones
-being the measure. Methods: OmniAID; OmniAID without the artifact expert; a single always-on
-low-rank adapter (rank 8 = OmniAID's active rank, no router); CNNSpot-, UnivFD- and NPR-style
-baselines (:mod:`moe_zoo.aigi.baselines`). Every gradient-trained method sees the same number of
-training images as OmniAID's run. Each (method, seed) result is stored as JSON under
+being the measure. Methods: OmniAID; OmniAID with the official sum that counts the residual chunk
+once per applied expert (``chunk_once=False``); OmniAID without the artifact expert; a single always-on
+low-rank adapter (rank 8 = OmniAID's active rank, no router), trained on as many images as
+OmniAID's whole run or for one epoch (as each OmniAID phase); CNNSpot-, UnivFD- and NPR-style
+baselines (:mod:`moe_zoo.aigi.baselines`). CNNSpot- and NPR-style see the same number of training
+images as OmniAID's run. Each (method, seed) result is stored as JSON under
 ``results/`` as it finishes, so an interrupted run resumes and ``--report-only`` re-renders.
 """
 
@@ -39,8 +41,11 @@ from moe_zoo.core.reporting import (
 )
 
 _log = get_logger(__name__)
-METHODS = ("omniaid", "no_artifact", "single_adapter", "cnnspot", "univfd", "npr")
-LABELS = {"omniaid": "OmniAID", "no_artifact": "OmniAID w/o artifact expert", "single_adapter": "single adapter",
+METHODS = ("omniaid", "omniaid_sum", "no_artifact", "single_adapter", "single_adapter_epoch", "cnnspot", "univfd",
+           "npr")
+LABELS = {"omniaid": "OmniAID", "omniaid_sum": "OmniAID, official sum (chunk counted per expert)",
+          "no_artifact": "OmniAID w/o artifact expert", "single_adapter": "single adapter",
+          "single_adapter_epoch": "single adapter (1 epoch)",
           "cnnspot": "CNNSpot-style", "univfd": "UnivFD-style", "npr": "NPR-style"}
 PACKAGE = Path(__file__).resolve().parents[3]
 
@@ -71,12 +76,16 @@ def run_method(method: str, seed: int, train_set, test_set, config: TrainConfig,
     torch.manual_seed(seed)
     gates = None
     history: list[dict] = []
-    if method in ("omniaid", "no_artifact", "single_adapter"):
-        overrides = {"no_artifact": {"artifact_expert": False}, "single_adapter": {"domains": (), "rank": 8}}
+    if method in ("omniaid", "omniaid_sum", "no_artifact", "single_adapter", "single_adapter_epoch"):
+        single = {"domains": (), "rank": 8}
+        overrides = {"omniaid_sum": {"chunk_once": False}, "no_artifact": {"artifact_expert": False},
+                     "single_adapter": single, "single_adapter_epoch": single}
         model = OmniAID(OmniAIDConfig(image_size=size).replace(**overrides.get(method, {})))
         run_config = config
         if method == "single_adapter":      # one phase: as many images as OmniAID's whole run
             run_config = _single_adapter_config(config, train_set, budget)
+        elif method == "single_adapter_epoch":     # one epoch over everything, as each OmniAID phase
+            run_config = config.replace(stage1_epochs=1)
         history = train(model, train_set, config=run_config, seed=seed, device="cpu").history
         probs, gates = score(model, test_set.images)
     elif method == "univfd":

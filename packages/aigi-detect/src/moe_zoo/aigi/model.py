@@ -9,7 +9,9 @@ For an image ``x`` (normalised for the backbone):
    with ``softmax_after_topk``); the artifact expert (the last one) gets ``g_A = 1``;
 3. every adapted map of the trainable copy computes ``y = x W_main^T + sum_{k in S + {A}} g_k
    ((x V_k^T) * S_k) U_k^T + b`` (:class:`~moe_zoo.aigi.svd.SVDExpertLinear`), one decision per
-   image for every layer;
+   image for every layer; by default minus ``(G - 1) ((x V_c^T) * S_c) U_c^T`` with ``G = sum_k
+   g_k`` and ``(U_c, S_c, V_c)`` the initial residual chunk, so that the chunk is counted once
+   (``chunk_once``; identical to the official formula when ``G = 1``, see ``svd.py``);
 4. ``logits = W_h pool(B_adapted(x)) + b_h`` (2 classes: real, AI-generated).
 
 Stage 1 ("hard sampling") replaces step 2 by ``g_e = 1`` for the expert being trained. Variants
@@ -49,6 +51,7 @@ class OmniAIDConfig(Config):
     image_size: int = 64
     domains: tuple[str, ...] = DEFAULT_DOMAINS
     artifact_expert: bool = True
+    chunk_once: bool = True        # False: the official sum, which counts the residual chunk per expert (svd.py)
     rank: int = 4
     top_k: int = 1
     router_hidden: int = 64
@@ -112,7 +115,8 @@ class OmniAID(nn.Module):
         self._pool, self.dim = backbone.pool, backbone.dim
         self.frozen = backbone.network
         self.adapted = adapted_copy(backbone)
-        self.svd_layers = replace_layers(self.adapted, backbone.select, config.n_experts, config.rank)
+        self.svd_layers = replace_layers(self.adapted, backbone.select, config.n_experts, config.rank,
+                                         config.chunk_once)
         self.register_buffer("mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
         if config.n_semantic:

@@ -19,7 +19,15 @@ the merged weight ``W_eff = W_main + sum_k g_k U_k diag(S_k) V_k^T`` (exact alge
 float rounding) and one plain matmul / 1x1 convolution.
 
 So at initialisation the layer equals the pretrained one exactly whenever the applied gates sum to
-1 (stage 1: one expert with gate 1; a router's softmax over its top-k). ``U_main = U[:, :R-r]`` and
+1 (stage 1: one expert with gate 1; a router's softmax over its top-k). With a semantic expert and
+the always-on artifact expert the gates sum to ``G = 2`` and the official formula counts the
+residual chunk twice at initialisation: ``W_main + 2 U_c diag(S_c) V_c^T``. On CLIP ViT-L/14 (rank
+4 of 1024) that chunk is negligible; on MobileNetV2's narrow pointwise maps it is not (pooled
+features move by ~4x their norm, ``benchmarks/diagnose.py``). With ``chunk_once=True`` (the
+package's default) the layer subtracts the excess, ``- (G - 1) x V_c^T diag(S_c) U_c^T``, i.e.
+``W_eff = W + sum_k g_k (U_k diag(S_k) V_k^T - U_c diag(S_c) V_c^T)`` once the gates sum to 1 +
+(G - 1): every expert adds its learned change to the pretrained map. Whenever ``G = 1`` both
+forms are the same formula. ``chunk_once=False`` is the official formula. ``U_main = U[:, :R-r]`` and
 ``V_main = V^T[:R-r]`` are kept for the orthogonality loss. The bias stays frozen, as in the
 official code.
 """
@@ -43,7 +51,7 @@ class SVDExpertLinear(nn.Module):
     rank ``rank`` (formula in the module docstring). Set :attr:`gates` (``[B, n_experts]``, one row
     per image) before each forward."""
 
-    def __init__(self, layer: nn.Linear | nn.Conv2d, n_experts: int, rank: int) -> None:
+    def __init__(self, layer: nn.Linear | nn.Conv2d, n_experts: int, rank: int, chunk_once: bool = True) -> None:
         super().__init__()
         self.is_conv = isinstance(layer, nn.Conv2d)
         if self.is_conv and (layer.kernel_size != (1, 1) or layer.groups != 1 or layer.stride != (1, 1)):
@@ -60,7 +68,11 @@ class SVDExpertLinear(nn.Module):
         main = full_rank - rank
         chunk = (u[:, main:] * s[main:]) @ vh[main:]
         dtype = layer.weight.dtype
-        self.n_experts, self.rank = n_experts, rank
+        self.n_experts, self.rank, self.chunk_once = n_experts, rank, chunk_once
+        # the initial residual chunk (U_c, S_c, V_c): subtracted once per unit of gate mass above 1
+        self.register_buffer("U_chunk", u[:, main:].to(dtype), persistent=False)
+        self.register_buffer("S_chunk", s[main:].to(dtype), persistent=False)
+        self.register_buffer("V_chunk", vh[main:].to(dtype), persistent=False)
         self.register_buffer("weight_main", (weight - chunk).to(dtype), persistent=False)
         self.register_buffer("U_main", u[:, :main].to(dtype), persistent=False)
         self.register_buffer("V_main", vh[:main].to(dtype), persistent=False)
@@ -87,9 +99,7 @@ class SVDExpertLinear(nn.Module):
                 return F.conv2d(x, weight[:, :, None, None], self.bias)
             return F.linear(x, weight, self.bias)
         batch = x.shape[0]
-        v_cat = torch.cat(list(self.V_experts), dim=0)                                         # [E*r, in]
-        u_cat = torch.cat(list(self.U_experts), dim=1)                                         # [out, E*r]
-        scale = (gates[:, :, None] * torch.stack(list(self.S_experts))[None]).reshape(batch, -1)  # [B, E*r]
+        u_cat, scale, v_cat = self._factors(gates)                                # [out, K], [B, K], [K, in]
         if self.is_conv:
             y = F.conv2d(x, self.weight_main[:, :, None, None], self.bias)
             low = F.conv2d(x, v_cat[:, :, None, None]) * scale[:, :, None, None]
@@ -98,11 +108,22 @@ class SVDExpertLinear(nn.Module):
         shape = (batch,) + (1,) * (x.dim() - 2) + (-1,)
         return y + F.linear(F.linear(x, v_cat) * scale.reshape(shape), u_cat)
 
+    def _factors(self, gates: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(U_cat [out, K], scale [B, K], V_cat [K, in])`` with ``sum_j scale_bj U_j V_j^T`` the
+        low-rank part for gate rows ``[B, E]``: every expert's ``g_k S_k``, and with ``chunk_once``
+        the initial chunk with ``-(G_b - 1) S_c`` (``G_b`` the row's gate sum)."""
+        u, v = list(self.U_experts), list(self.V_experts)
+        scale = (gates[:, :, None] * torch.stack(list(self.S_experts))[None]).flatten(1)
+        if self.chunk_once:
+            u, v = [*u, self.U_chunk], [*v, self.V_chunk]
+            scale = torch.cat([scale, (1.0 - gates.sum(1, keepdim=True)) * self.S_chunk], dim=1)
+        return torch.cat(u, dim=1), scale, torch.cat(v, dim=0)
+
     def effective_weight(self, gates: Tensor) -> Tensor:
-        """``W_eff = W_main + sum_e g_e U_e diag(S_e) V_e^T`` for one gate vector ``[E]``."""
-        scale = (gates[:, None] * torch.stack(list(self.S_experts))).reshape(-1)              # [E*r]
-        return torch.addmm(self.weight_main, torch.cat(list(self.U_experts), dim=1) * scale,
-                           torch.cat(list(self.V_experts), dim=0))
+        """``W_eff = W_main + sum_e g_e U_e diag(S_e) V_e^T`` (with ``chunk_once``: ``- (G - 1) U_c
+        diag(S_c) V_c^T``) for one gate vector ``[E]``."""
+        u_cat, scale, v_cat = self._factors(gates[None])
+        return torch.addmm(self.weight_main, u_cat * scale, v_cat)
 
     @torch.no_grad()
     def fold_output_affine(self, scale: Tensor, shift: Tensor) -> None:
@@ -111,6 +132,7 @@ class SVDExpertLinear(nn.Module):
         + sum_k g_k (diag(a) U_k) diag(S_k) V_k^T`` and ``b' = a b + c``. For inference copies only
         (``U_k`` is no longer orthonormal afterwards)."""
         self.weight_main.mul_(scale[:, None])
+        self.U_chunk.mul_(scale[:, None])
         for u in self.U_experts:
             u.mul_(scale[:, None])
         bias = self.bias if self.bias is not None else torch.zeros_like(shift)
@@ -150,7 +172,8 @@ class SVDExpertLinear(nn.Module):
         return torch.stack(terms).mean()
 
 
-def replace_layers(module: nn.Module, select, n_experts: int, rank: int) -> list[SVDExpertLinear]:
+def replace_layers(module: nn.Module, select, n_experts: int, rank: int, chunk_once: bool = True
+                   ) -> list[SVDExpertLinear]:
     """Swap every submodule ``m`` of ``module`` with ``select(name, m)`` true for an
     :class:`SVDExpertLinear` built from it; returns the new layers in module order."""
     targets = [(name, child) for name, child in module.named_modules() if name and select(name, child)]
@@ -160,7 +183,7 @@ def replace_layers(module: nn.Module, select, n_experts: int, rank: int) -> list
     for name, child in targets:
         parent_name, _, attr = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
-        layer = SVDExpertLinear(child, n_experts, rank)
+        layer = SVDExpertLinear(child, n_experts, rank, chunk_once)
         setattr(parent, attr, layer)
         layers.append(layer)
     return layers
