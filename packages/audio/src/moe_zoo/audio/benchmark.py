@@ -166,6 +166,12 @@ def report(args: argparse.Namespace) -> None:
         ("Expert usage per task and layer (curriculum MoE)", _usage_table(by_variant["curriculum-topp-moe"])),
         ("Speed and memory", _speed(jobs)),
     ]
+    report_path = args.report or args.out / "BENCHMARKS.md"
+    rel = Path(os.path.relpath(args.out, report_path.parent))
+    sections.append(("Figures and examples", (
+        f"![spectrograms of held-out examples]({(rel / 'figures' / 'examples.png').as_posix()})\n\n"
+        f"![expert usage per task and layer]({(rel / 'figures' / 'expert_usage.png').as_posix()})\n\n"
+        f"Generated wav files (seed 0, first held-out sentence and piece): `{(rel / 'examples').as_posix()}/`.")))
     _plots(args.out, by_variant)
     first = jobs[0] if jobs else {}
     scale = (f"built-in data: train {ref['data']['train']}, held-out {ref['data']['heldout']}; "
@@ -179,7 +185,7 @@ def report(args: argparse.Namespace) -> None:
                 f"{name}: WER {ref[name]['wer']:.3f}, MCD {ref[name]['mcd']:.2f}, note F1 {ref[name]['note_f1']:.3f}, "
                 f"chroma {ref[name]['chroma']:.3f}" for name in ("recording", "codec"))
             + "\n\nCurriculum vs naive joint training (the issue's test):\n" + _verdict(by_variant)))
-    write_benchmarks_md(args.report or args.out / "BENCHMARKS.md", "UniMoE-Audio benchmark (moe_zoo.audio)",
+    write_benchmarks_md(report_path, "UniMoE-Audio benchmark (moe_zoo.audio)",
                         command="uv run --locked --no-sync python packages/audio/benchmarks/run.py", sections=sections,
                         notes=scale + ". Timings were taken on a shared, oversubscribed 2-core machine (load averages "
                         "in the records).", seeds=seeds, hardware=hardware_summary())
