@@ -48,7 +48,8 @@ def test_cli_train_on_user_formats_then_generate(tmp_path, capsys):
     (tmp_path / "caps.csv").write_text("ytid,start_s,end_s,caption\nx1,0,10,a fast violin tune\n")
     ckpt = tmp_path / "m.safetensors"
     assert main(["-q", "audio", "train", "--data", f"ljspeech:{lj}", f"musiccaps:{tmp_path / 'caps.csv'}:{tmp_path / 'mc'}",
-                 "--specialist-steps", "1", "--warmup-steps", "1", "--joint-steps", "1", "--batch-size", "2",
+                 "--backbone-steps", "1", "--specialist-steps", "1", "--warmup-steps", "1", "--joint-steps", "1",
+                 "--batch-size", "2",
                  "--out", str(ckpt)]) == 0
     assert ckpt.is_file()
     out = tmp_path / "s.wav"
