@@ -24,7 +24,13 @@ from collections.abc import Callable
 import numpy as np
 from river import base, drift
 
-from moe_zoo.streams.experts import DataExperts
+from moe_zoo.streams.experts import DataExperts, normalise_rows
+from moe_zoo.streams.fast_tree import (
+    FastHoeffdingTreeClassifier,
+    LeafTable,
+    learn_together,
+    predict_together,
+)
 
 WARNING_DELTA = 0.01
 DRIFT_DELTA = 0.001
@@ -62,30 +68,75 @@ class AdaptiveExperts(DataExperts):
         whether they were wrong (an abstaining expert counts as wrong)."""
         chosen = self.learners(weights)
         counts = self._rng.poisson(self.lam, size=len(chosen)) if self.lam > 0 else np.ones(len(chosen), np.int64)
-        wrong = (rows.argmax(axis=1) != y_index) | abstain
-        for e, k in zip(chosen.tolist(), counts.tolist()):
-            if k == 0:
-                continue
-            self.experts[e].learn_one(x, y, w=k)
-            if not self.detect:
-                continue
-            if self.background[e] is not None:
-                self.background[e].learn_one(x, y, w=k)
-            self._watch(e, float(wrong[e]))
+        learning = [(e, k) for e, k in zip(chosen.tolist(), counts.tolist()) if k > 0]
+        trees = [(self.experts[e], k) for e, k in learning]
+        if self.detect:
+            trees += [(self.background[e], k) for e, k in learning if self.background[e] is not None]
+        self._teach(trees, x, y)
+        if self.detect:
+            wrong = (rows.argmax(axis=1) != y_index) | abstain
+            for e, _ in learning:
+                self._watch(e, float(wrong[e]))
+
+    def _teach(self, trees: list[tuple[base.Classifier, int]], x: dict, y: object) -> None:
+        """Each tree learns ``(x, y)`` with its weight (trees learn independently: one loop)."""
+        for tree, k in trees:
+            tree.learn_one(x, y, w=k)
+
+    def _discard(self, tree: base.Classifier | None) -> None:
+        """A tree leaves the pool (river's trees need nothing)."""
 
     def _watch(self, e: int, error: float) -> None:
         """ARF's rule for one expert: warning -> start a background tree; drift -> swap it in."""
         warning = self.warnings[e]
         warning.update(error)
         if warning.drift_detected:
+            self._discard(self.background[e])
             self.background[e] = self.factory()
             self.warnings[e] = drift.ADWIN(delta=WARNING_DELTA)
         detector = self.detectors[e]
         detector.update(error)
         if detector.drift_detected:
             background = self.background[e]
+            self._discard(self.experts[e])
             self.experts[e] = background if background is not None else self.factory()
             self.background[e] = None
             self.warnings[e] = drift.ADWIN(delta=WARNING_DELTA)
             self.detectors[e] = drift.ADWIN(delta=DRIFT_DELTA)
             self.drifts[e] += 1
+
+
+
+
+class VectorAdaptiveExperts(AdaptiveExperts):
+    """:class:`AdaptiveExperts` whose trees are :class:`~moe_zoo.streams.fast_tree.FastHoeffdingTreeClassifier`
+    sharing one :class:`~moe_zoo.streams.fast_tree.LeafTable`: an instance is encoded once for the
+    pool, the experts answer in one vectorised evaluation, and the learning trees (experts and
+    background trees) update their leaves in one vectorised step."""
+
+    def __init__(self, factory: Callable[[], FastHoeffdingTreeClassifier], table: LeafTable, n_experts: int,
+                 top_k: int, combine: str, *, lam: float, detect: bool, seed: int) -> None:
+        super().__init__(factory, n_experts, top_k, combine, lam=lam, detect=detect, seed=seed)
+        self.table = table
+
+    def evaluate(self, x: dict, classes: list) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.zeros((len(self.experts), len(classes)))
+        trees = self.experts + [b for b in self.background if b is not None]  # background leaves: memoised for learn
+        for e, proba in enumerate(predict_together(trees, self.table.space.encode(x))[: len(self.experts)]):
+            if proba is not None:
+                rows[e, : len(proba)] = proba[: len(classes)]
+        return normalise_rows(rows)
+
+    def learn(self, x: dict, y: object, y_index: int, weights: np.ndarray, rows: np.ndarray,
+              abstain: np.ndarray) -> None:
+        self.table.space.class_id(y)  # the space lists the classes in the model's order of appearance
+        super().learn(x, y, y_index, weights, rows, abstain)
+
+    def _teach(self, trees: list[tuple[FastHoeffdingTreeClassifier, int]], x: dict, y: object) -> None:
+        if trees:
+            space = self.table.space
+            learn_together([t for t, _ in trees], space.encode(x), space.class_index[y], [k for _, k in trees])
+
+    def _discard(self, tree: FastHoeffdingTreeClassifier | None) -> None:
+        if tree is not None:
+            tree.release()

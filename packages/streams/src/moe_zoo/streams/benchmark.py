@@ -151,18 +151,24 @@ def run_jobs(plan: Plan, workers: int, models: tuple[str, ...] | None = None,
 
 PROFILE_MODELS = ("driftmoe-plus", "arf")
 # (file suffix, function) whose cumulative cProfile time makes each part; parts may nest (the split
-# search and the naive-Bayes term run inside the trees' learn_one / predict_proba_one)
+# search and the naive-Bayes term run inside the trees' learn_one / predict_proba_one). river's
+# trees (ARF) and the vectorised trees of moe_zoo.streams.fast_tree (DriftMoE+: one call per
+# instance for all experts' predictions, one for all learning trees)
 PROFILE_GROUPS = {
     "DriftMoE's router (encode, route, buffer, Adam step)": [("streams/router.py", "encode"),
                                                            ("streams/router.py", "route"),
                                                            ("streams/router.py", "observe")],
-    "trees' `predict_proba_one` (predictions, ARF's members also in learn_one)": [
-        ("hoeffding_tree_classifier.py", "predict_proba_one")],
-    "trees' `learn_one`": [("hoeffding_tree_classifier.py", "learn_one")],
-    "... of which the split search": [("hoeffding_tree_classifier.py", "_attempt_to_split")],
-    "naive-Bayes leaf term (in predictions and learning)": [("tree/utils.py", "do_naive_bayes_prediction")],
+    "trees' predictions (river `predict_proba_one`, ARF's members also in learn_one; fast trees `predict_together`)": [
+        ("hoeffding_tree_classifier.py", "predict_proba_one"), ("streams/fast_tree.py", "predict_together")],
+    "trees' learning (river `learn_one`; fast trees `learn_together`)": [
+        ("hoeffding_tree_classifier.py", "learn_one"), ("streams/fast_tree.py", "learn_together")],
+    "... of which the split search": [("hoeffding_tree_classifier.py", "_attempt_to_split"),
+                                      ("streams/fast_tree.py", "_attempt_split")],
+    "naive-Bayes leaf term (in predictions and learning)": [("tree/utils.py", "do_naive_bayes_prediction"),
+                                                            ("streams/fast_tree.py", "naive_bayes")],
     "ADWIN drift detectors": [("drift/adwin.py", "update")],
 }
+TREE_CALLS = {"predict_proba_one": ("predict_proba_one", "predict_together"), "learn_one": ("learn_one", "learn_together")}
 
 
 def profile_models(plan: Plan, models: tuple[str, ...] = PROFILE_MODELS) -> list[dict]:
@@ -187,10 +193,11 @@ def profile_models(plan: Plan, models: tuple[str, ...] = PROFILE_MODELS) -> list
             for label, keys in PROFILE_GROUPS.items():
                 row[label] = sum(ct for (file, _, name), (_, _, _, ct, _) in stats.stats.items()
                                  if any(file.endswith(f) and name == n for f, n in keys))
-            for name in ("predict_proba_one", "learn_one"):
+            for name, (river_name, fast_name) in TREE_CALLS.items():
                 row[f"tree {name} calls per instance"] = sum(
                     nc for (file, _, fn), (_, nc, _, _, _) in stats.stats.items()
-                    if file.endswith("hoeffding_tree_classifier.py") and fn == name) / plan.profile_n
+                    if (file.endswith("hoeffding_tree_classifier.py") and fn == river_name)
+                    or (file.endswith("streams/fast_tree.py") and fn == fast_name)) / plan.profile_n
             rows.append(row)
     return rows
 
@@ -200,8 +207,8 @@ def _profile_table(rows: list[dict]) -> str:
         return "(not run with this version of the benchmark)"
     table = [["total (cProfile seconds per 1,000 instances)", *[f"{1000 * r['total'] / r['n']:.1f}" for r in rows]]]
     table += [[label, *[f"{100 * r.get(label, 0.0) / r['total']:.1f} %" for r in rows]] for label in PROFILE_GROUPS]
-    table += [[f"tree `{name}` calls per instance", *[f"{r[f'tree {name} calls per instance']:.1f}" for r in rows]]
-              for name in ("predict_proba_one", "learn_one")]
+    table += [[f"tree `{name}` calls per instance (fast trees: `{fast}`, all trees in one call)",
+               *[f"{r[f'tree {name} calls per instance']:.1f}" for r in rows]] for name, (_, fast) in TREE_CALLS.items()]
     return markdown_table(["part", *[f"{r['model']}, {r['stream']} ({r['n']:,} inst.)" for r in rows]], table)
 
 

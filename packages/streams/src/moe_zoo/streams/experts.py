@@ -28,11 +28,16 @@ def class_rows(probas: list[dict], classes: list) -> tuple[np.ndarray, np.ndarra
     """``[E, C]`` class distributions over ``classes`` (rows renormalised; uniform where an
     expert abstains) and the ``[E]`` abstain mask, from river ``predict_proba_one`` dicts."""
     rows = np.array([[proba.get(c, 0.0) for c in classes] for proba in probas], dtype=np.float64)
-    rows = rows.reshape(len(probas), len(classes))
+    return normalise_rows(rows.reshape(len(probas), len(classes)))
+
+
+def normalise_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (``[E, C]`` class weights, in place) renormalised, uniform where a row sums to 0
+    (the expert abstains), and the abstain mask."""
     totals = rows.sum(axis=1)
     abstain = ~(totals > 0)
     rows /= np.where(abstain, 1.0, totals)[:, None]
-    rows[abstain] = 1.0 / max(len(classes), 1)
+    rows[abstain] = 1.0 / max(rows.shape[1], 1)
     return rows, abstain
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ from river import base, tree
 from river.forest.adaptive_random_forest import BaseTreeClassifier as ARFTree
 
 from moe_zoo.core import Config, InputError, register_model, resolve_device
-from moe_zoo.streams.adaptive import AdaptiveExperts
+from moe_zoo.streams.adaptive import AdaptiveExperts, VectorAdaptiveExperts
 from moe_zoo.streams.experts import DataExperts, TaskExperts
+from moe_zoo.streams.fast_tree import FastHoeffdingTreeClassifier, LeafTable
 from moe_zoo.streams.router import FeatureEncoder, OnlineRouter
 from moe_zoo.streams.splitter import FastGaussianSplitter
 
@@ -54,13 +56,14 @@ VARIANTS = ("data", "task", "plus")
 COMBINE_RULES = {"data": ("top1", "mixture"), "plus": ("top1", "mixture"), "task": ("router", "gated")}
 LEAF_PREDICTIONS = ("mc", "nb", "nba")
 SCALINGS = ("none", "running", "frozen")
+TREES = ("river", "fast")
 _PAPER = {"n_experts": 12, "batch_size": 256, "delta": 1e-7, "scaling": "none", "lam": 0.0, "detect": False, "warm_start": False,
-          "max_features": "all"}
+          "max_features": "all", "tree": "river"}
 VARIANT_DEFAULTS: dict[str, dict] = {
     "data": _PAPER | {"top_k": 3, "combine": "top1"},
     "task": _PAPER | {"top_k": None, "combine": "router", "batch_size": 1},
     "plus": {"n_experts": 6, "top_k": None, "combine": "mixture", "batch_size": 256, "delta": 0.01, "scaling": "frozen",
-             "lam": 6.0, "detect": True, "warm_start": True, "max_features": "all"},
+             "lam": 6.0, "detect": True, "warm_start": True, "max_features": "all", "tree": "fast"},
 }
 DEFAULT_SEED = 0
 
@@ -86,6 +89,7 @@ class DriftMoEConfig(Config):
     detect: bool | None = None
     warm_start: bool | None = None
     max_features: str | int | None = None
+    tree: str | None = None
     max_classes: int = 32
     seed: int = DEFAULT_SEED
     device: str = "cpu"
@@ -136,6 +140,11 @@ class DriftMoEClassifier(base.Classifier):
     max_features
         Features each tree leaf may split on: ``"all"`` (the paper's Hoeffding trees), ``"sqrt"``
         (a random ``round(sqrt(d))`` per leaf, ARF's trees) or a count (plus: ``"all"``). Not for MoE-Task.
+    tree
+        The experts' Hoeffding tree: ``"river"`` (river's ``HoeffdingTreeClassifier``, the paper
+        variants) or ``"fast"`` (:class:`~moe_zoo.streams.fast_tree.FastHoeffdingTreeClassifier`, the
+        same tree with vectorised leaves, plus; streams with non-numeric features fall back to
+        river's). Not for MoE-Task.
     max_classes
         MoE-Task only: router outputs reserved for classes (experts appear with their class).
     seed
@@ -159,7 +168,8 @@ class DriftMoEClassifier(base.Classifier):
                  batch_size: int | None = None, grace_period: int = 50, delta: float | None = None,
                  leaf_prediction: str = "nba", combine: str | None = None, scaling: str | None = None,
                  lam: float | None = None, detect: bool | None = None, warm_start: bool | None = None,
-                 max_features: str | int | None = None, max_classes: int = 32, seed: int = DEFAULT_SEED, device: str = "cpu") -> None:
+                 max_features: str | int | None = None, tree: str | None = None, max_classes: int = 32,
+                 seed: int = DEFAULT_SEED, device: str = "cpu") -> None:
         self.variant = variant
         self.n_experts = n_experts
         self.top_k = top_k
@@ -177,6 +187,7 @@ class DriftMoEClassifier(base.Classifier):
         self.detect = detect
         self.warm_start = warm_start
         self.max_features = max_features
+        self.tree = tree
         self.max_classes = max_classes
         self.seed = seed
         self.device = device
@@ -222,8 +233,10 @@ class DriftMoEClassifier(base.Classifier):
              f"combine must be one of {COMBINE_RULES[self.variant]} for variant={self.variant!r}, got {s['combine']!r}"),
             (s["scaling"] in SCALINGS, f"scaling must be one of {SCALINGS}, got {s['scaling']!r}"),
             (s["lam"] >= 0, f"lam must be >= 0, got {s['lam']!r}"),
-            (not task or (s["lam"] == 0 and not s["detect"] and not s["warm_start"] and s["max_features"] == "all"),
-             "lam, detect, warm_start and max_features apply to variants 'data' and 'plus' only"),
+            (not task or (s["lam"] == 0 and not s["detect"] and not s["warm_start"] and s["max_features"] == "all"
+                          and s["tree"] == "river"),
+             "lam, detect, warm_start, max_features and tree='fast' apply to variants 'data' and 'plus' only"),
+            (s["tree"] in TREES, f"tree must be one of {TREES}, got {s['tree']!r}"),
             (s["max_features"] in ("all", "sqrt") or (isinstance(s["max_features"], int) and s["max_features"] >= 1),
              f"max_features must be 'all', 'sqrt' or a count >= 1, got {s['max_features']!r}"),
             (isinstance(self.max_classes, int) and self.max_classes >= 2, f"max_classes must be >= 2, got {self.max_classes!r}"),
@@ -267,15 +280,20 @@ class DriftMoEClassifier(base.Classifier):
         return tree.HoeffdingTreeClassifier(grace_period=self.grace_period, delta=self.settings["delta"],
                                             leaf_prediction=self.leaf_prediction, splitter=FastGaussianSplitter())
 
+    def _subspace_size(self, n_features: int) -> int | None:
+        m = self.settings["max_features"]
+        if m == "all":
+            return None
+        return min(max(1, round(math.sqrt(n_features))) if m == "sqrt" else m, max(n_features, 1))
+
     def _expert_factory(self, n_features: int) -> Callable[[], base.Classifier]:
         """New MoE-Data / plus experts: the template's clones, or ARF's random-subspace trees
         (``max_features``), which share one seeded random source as ARF's members do."""
-        m = self.settings["max_features"]
-        if m == "all":
+        m = self._subspace_size(n_features)
+        if m is None:
             return self._expert_template().clone
-        m = max(1, round(math.sqrt(n_features))) if m == "sqrt" else m
         rng = random.Random(self._rng.getrandbits(63))
-        return functools.partial(ARFTree, max_features=min(m, max(n_features, 1)), grace_period=self.grace_period,
+        return functools.partial(ARFTree, max_features=m, grace_period=self.grace_period,
                                  delta=self.settings["delta"], leaf_prediction=self.leaf_prediction, rng=rng,
                                  splitter=FastGaussianSplitter())
 
@@ -289,11 +307,28 @@ class DriftMoEClassifier(base.Classifier):
                                     uniform_start=s["warm_start"])
         if self.variant == "task":
             self._pool = TaskExperts(s["combine"])
+        elif s["tree"] == "fast" and all(isinstance(v, numbers.Number) for v in x.values()):
+            self._pool = self._fast_pool(len(x))
         elif s["lam"] > 0 or s["detect"] or s["warm_start"] or s["max_features"] != "all":
             self._pool = AdaptiveExperts(self._expert_factory(len(x)), s["n_experts"], s["top_k"], s["combine"],
                                          lam=s["lam"], detect=s["detect"], seed=self._rng.getrandbits(63))
         else:
             self._pool = DataExperts(self._expert_factory(len(x)), s["n_experts"], s["top_k"], s["combine"])
+
+    def _fast_pool(self, n_features: int) -> VectorAdaptiveExperts:
+        """The experts as :class:`FastHoeffdingTreeClassifier` trees sharing one leaf table (each
+        new tree, background trees included, draws its subspace seed from one seeded source)."""
+        s, table = self.settings, LeafTable(self.leaf_prediction)
+        rng = random.Random(self._rng.getrandbits(63))
+        m = self._subspace_size(n_features)
+
+        def factory() -> FastHoeffdingTreeClassifier:
+            return FastHoeffdingTreeClassifier(grace_period=self.grace_period, delta=s["delta"],
+                                               leaf_prediction=self.leaf_prediction, max_features=m,
+                                               seed=rng.getrandbits(63), table=table)
+
+        return VectorAdaptiveExperts(factory, table, s["n_experts"], s["top_k"], s["combine"], lam=s["lam"],
+                                     detect=s["detect"], seed=self._rng.getrandbits(63))
 
     def _n_active(self) -> int | None:
         return self._pool.n_active if self.variant == "task" else None
