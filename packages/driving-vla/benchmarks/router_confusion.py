@@ -1,11 +1,18 @@
-"""The camera router's confusion matrix on the demonstration frames (teacher labels), for one model.
+"""The camera router against the camera-label rule, on three sets of states, for one model.
 
-Shows what the focal loss's alpha (normalised inverse class counts, as in the authors' code) does:
-it trains a class-balanced router, so the majority label (``back``) is not always chosen.
+1. ``demonstrations``: the training frames (cached features, teacher labels);
+2. ``planner_heldout``: the privileged planner drives held-out episodes (the benchmark's first
+   evaluation seeds); the router is queried on the live observations;
+3. ``closed_loop``: the model itself drives the same episodes (argmax camera, as in the benchmark).
 
-    python packages/driving-vla/benchmarks/router_confusion.py [--model drivemoe] [--episodes DIR]
+Labels are always the planner's rule on the state at hand. Before that, one noise-free demonstration
+per scenario is replayed live and its labels and router choices are compared with the file's
+(``replay_identical``): the live inference path and the training path see the same inputs.
 
-Writes ``benchmarks/router_confusion.json`` (counts, alpha, confusion, accuracy, balanced recall).
+    python packages/driving-vla/benchmarks/router_confusion.py [--model drivemoe] [--episodes DIR] [--seeds 10000 10001]
+
+Writes ``benchmarks/router_confusion.json`` (per set: label counts, confusion, accuracy, majority
+rate, class-balanced recall; the focal alpha of the training labels).
 """
 
 from __future__ import annotations
@@ -16,48 +23,106 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from moe_zoo.driving.api import load
+from moe_zoo.driving.api import as_policy, load
 from moe_zoo.driving.cameras import ROUTED_CAMERAS
 from moe_zoo.driving.data import load_feature_set
-from moe_zoo.driving.features import cache_dir
+from moe_zoo.driving.env import DrivingEnv, normalise_action
+from moe_zoo.driving.episodes import list_episodes, read_episode
+from moe_zoo.driving.features import cache_dir, encode_views
 from moe_zoo.driving.losses import class_alpha
 from moe_zoo.driving.model import N_ROUTED
+from moe_zoo.driving.scenarios import SCENARIOS
 
 
-def confusion(model, data) -> dict:
-    """Rows: label, columns: the router's argmax, over every frame of ``data`` (reduced features)."""
-    with torch.no_grad():
-        batch = data.batch(torch.arange(len(data)))
-        logits = model.route_cameras(model.camera_tokens(batch["features"][:, 0], 0), batch["command_point"])
-    labels, pred = data.arrays["camera"].long(), logits.argmax(-1)
-    matrix = torch.zeros(N_ROUTED, N_ROUTED, dtype=torch.long)
-    matrix.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
+def summarise(labels: np.ndarray, pred: np.ndarray) -> dict:
+    """Rows: label, columns: the router's argmax."""
+    matrix = np.zeros((N_ROUTED, N_ROUTED), dtype=int)
+    np.add.at(matrix, (labels, pred), 1)
     counts = matrix.sum(1)
-    recall = matrix.diag().float() / counts.clamp(min=1)
-    return {"views": list(ROUTED_CAMERAS), "label_counts": counts.tolist(),
-            "alpha": [round(a, 4) for a in class_alpha(labels, N_ROUTED).tolist()],
-            "confusion": matrix.tolist(), "accuracy": (pred == labels).float().mean().item(),
-            "majority_rate": (counts.max() / counts.sum()).item(),
-            "balanced_recall": recall[counts > 0].mean().item(), "recall": recall.tolist()}
+    recall = np.diag(matrix) / np.maximum(counts, 1)
+    return {"frames": int(counts.sum()), "label_counts": counts.tolist(), "confusion": matrix.tolist(),
+            "accuracy": float(np.mean(labels == pred)), "majority_rate": float(counts.max() / counts.sum()),
+            "majority_label": ROUTED_CAMERAS[int(counts.argmax())],
+            "balanced_recall": float(recall[counts > 0].mean()), "recall": recall.tolist()}
+
+
+@torch.inference_mode()
+def route(model, observation: dict) -> int:
+    front = model.reduce(encode_views(observation["cameras"][:1]))
+    point = torch.as_tensor(observation["command_point"], dtype=torch.float32)[None]
+    return int(model.route_cameras(model.camera_tokens(front, 0), point).argmax(-1))
+
+
+def drive(model, scenario: str, seed: int, by_model: bool) -> tuple[list[int], list[int]]:
+    """Labels and router choices along one episode driven by the planner or (``by_model``) the model."""
+    policy = as_policy(model)
+    policy.reset()
+    env = DrivingEnv(scenario)
+    obs, _ = env.reset(seed=seed)
+    labels, choices = [], []
+    while True:
+        decision = env.planner_decision()
+        if by_model:
+            action = policy.act(obs)
+            choice = policy.last["camera"]
+        else:
+            action, choice = normalise_action(decision.acceleration, decision.steering), route(model, obs)
+        labels.append(decision.camera)
+        choices.append(choice)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    env.close()
+    return labels, choices
+
+
+def replay_identical(model, folder: Path) -> bool:
+    """Each scenario's first noise-free demonstration, replayed live: same labels and router choices."""
+    done: set[str] = set()
+    for path in list_episodes(folder):
+        episode = read_episode(path)
+        if episode.meta.get("noise", 1.0) != 0.0 or episode.meta.get("scenario") in done:
+            continue
+        done.add(episode.meta["scenario"])
+        data = load_feature_set([path], progress=False).with_features(model.reduce)
+        batch = data.batch(torch.arange(len(data)))
+        with torch.inference_mode():
+            cached = model.route_cameras(model.camera_tokens(batch["features"][:, 0], 0), batch["command_point"])
+        labels, choices = drive(model, episode.meta["scenario"], int(episode.meta["seed"]), by_model=False)
+        if labels != episode.camera.tolist() or choices != cached.argmax(-1).tolist():
+            return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="drivemoe", help="registry name with weights or a checkpoint path")
     parser.add_argument("--episodes", default=str(cache_dir() / "episodes" / "bench-8"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[10_000, 10_001])
     parser.add_argument("--out", default=str(Path(__file__).with_name("router_confusion.json")))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = load(args.model)
     data = load_feature_set(args.episodes, progress=False).with_features(model.reduce)
+    batch = data.batch(torch.arange(len(data)))
+    with torch.inference_mode():
+        logits = model.route_cameras(model.camera_tokens(batch["features"][:, 0], 0), batch["command_point"])
+    labels = data.arrays["camera"].long()
+    sets = {"demonstrations": summarise(labels.numpy(), logits.argmax(-1).numpy())}
+    for name, by_model in (("planner_heldout", False), ("closed_loop", True)):
+        pairs = [drive(model, sc, s, by_model) for sc in SCENARIOS for s in args.seeds]
+        sets[name] = summarise(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
     result = {"model": args.model, "episodes": os.path.basename(os.path.normpath(args.episodes)),
-              "frames": len(data), **confusion(model, data)}
+              "evaluation_seeds": args.seeds, "views": list(ROUTED_CAMERAS),
+              "alpha": [round(a, 4) for a in class_alpha(labels, N_ROUTED).tolist()],
+              "replay_identical": replay_identical(model, Path(args.episodes)), **sets}
     Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: v for k, v in result.items() if k != "confusion"}, indent=1))
-    for view, row in zip(result["views"], result["confusion"]):
-        print(f"{view:>12}: {row}")
+    for name in sets:
+        print(name, {k: v for k, v in sets[name].items() if k not in ("confusion", "recall")})
+    print("replay_identical", result["replay_identical"])
     return 0
 
 

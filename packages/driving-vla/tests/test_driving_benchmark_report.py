@@ -1,6 +1,6 @@
 import pytest
 
-from moe_zoo.driving.benchmark import main, render
+from moe_zoo.driving.benchmark import main, paired_differences, render
 
 
 def _record(ds: float) -> dict:
@@ -31,3 +31,14 @@ def test_render_marks_the_earlier_runs_rows(tmp_path):
 def test_models_subset_is_validated():
     with pytest.raises(SystemExit):
         main(["--models", "no-such-model", "--report-only"])
+
+
+def test_paired_differences_match_the_same_episodes():
+    def run(scores: dict) -> dict:
+        return {"episodes": [{"scenario": sc, "seed": s, "driving_score": v} for (sc, s), v in scores.items()]}
+
+    saved = {"runs": {"drivemoe/0": run({("merge", 1): 0.8, ("exit", 2): 0.6}),
+                      "drive-pi0-lite-front/0": run({("merge", 1): 0.5, ("exit", 2): 0.7, ("exit", 3): 0.0}),
+                      "drivemoe/1": run({("merge", 5): 0.4}), "drive-pi0-lite-front/1": run({("merge", 5): 0.2})}}
+    rows = paired_differences(saved)
+    assert rows == [["drive-pi0-lite-front", "15.0 ± 7.1", "2 / 2", "13.3 ± 12.0 (3)"]]

@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -151,6 +152,36 @@ def _by_model(saved: dict) -> dict[str, list[dict]]:
     return {m: [saved["runs"][f"{m}/{s}"] for s in seeds if f"{m}/{s}" in saved["runs"]] for m in (*MODELS, REFERENCE)}
 
 
+def paired_differences(saved: dict, reference: str = "drivemoe") -> list[list[str]]:
+    """Rows ``[model, DS difference per seed (mean ± std), seeds ahead, per-episode difference ± s.e. (n)]``:
+    ``reference`` minus each other learned model on the evaluation episodes both drove (same scenario
+    and episode seed). A seed's difference is the difference of the two overall driving scores."""
+    runs = saved["runs"]
+    rows = []
+    for model in MODELS:
+        if model == reference:
+            continue
+        seed_diffs, episode_diffs = [], []
+        for key, mine in runs.items():
+            name, seed = key.split("/")
+            theirs = runs.get(f"{model}/{seed}")
+            if name != reference or theirs is None or "episodes" not in mine or "episodes" not in theirs:
+                continue
+            a = {(e["scenario"], e["seed"]): e["driving_score"] for e in mine["episodes"]}
+            b = {(e["scenario"], e["seed"]): e["driving_score"] for e in theirs["episodes"]}
+            diffs = [100 * (a[k] - b[k]) for k in sorted(a.keys() & b.keys())]
+            if diffs:
+                episode_diffs += diffs
+                seed_diffs.append(statistics.fmean(diffs))
+        if not seed_diffs:
+            continue
+        n = len(episode_diffs)
+        se = statistics.stdev(episode_diffs) / math.sqrt(n) if n > 1 else math.nan
+        rows.append([model, format_mean_std(seed_diffs, 1), f"{sum(d > 0 for d in seed_diffs)} / {len(seed_diffs)}",
+                     f"{statistics.fmean(episode_diffs):.1f} ± {se:.1f} ({n})"])
+    return rows
+
+
 def render(saved: dict, out: Path, command: str, earlier: dict | None = None, earlier_path: str = "") -> Path:
     """BENCHMARKS.md from the saved records (plus, marked, the models only ``earlier`` has)."""
     seeds = sorted({int(k.split("/")[1]) for k in saved["runs"]})
@@ -194,8 +225,13 @@ Mean ± sample std over the training seeds (the evaluation episodes change with 
 Timings were taken on a shared 2-core machine while other jobs ran (load average before each run is in
 `benchmarks/results.json`), one thread per process; read them as orders of magnitude."""
     gifs = " ".join(f"![{sc}](benchmarks/figures/drivemoe-{sc}.gif)" for sc in scenario_names)
+    paired = paired_differences(saved)
+    paired_text = (markdown_table(["baseline", "DriveMoE - baseline DS, per seed (mean ± std)", "seeds DriveMoE ahead",
+                                   "per-episode DS difference ± s.e. (episodes)"], paired)
+                   + "\n\nPaired on the same training seed and the same evaluation episodes (scenario, episode seed).")
     sections = [
         ("Closed loop, all scenarios (Bench2Drive-style)", overall),
+        *([("DriveMoE against each baseline, paired", paired_text)] if paired else []),
         ("Abilities (success rate % over the episodes that exercise each)", abilities),
         ("Driving score per scenario", per_scenario),
         ("Speed and memory", f"""Collecting the demonstration set: {collect.get('seconds', math.nan):.0f} s
