@@ -163,6 +163,7 @@ def report(args: argparse.Namespace) -> None:
         ("Curriculum beats naive joint training?", _verdict(by_variant)),
         ("Training budget per model (same for every model: optimizer steps, examples and audio frames per task)",
          _budget_table(by_variant)),
+        ("Training loss through the curriculum's stages", _stage_table(by_variant)),
         ("Expert usage per task and layer (curriculum MoE)", _usage_table(by_variant["curriculum-topp-moe"])),
         ("Speed and memory", _speed(jobs)),
     ]
@@ -223,6 +224,24 @@ def _budget_table(by_variant: dict) -> str:
         "\n\nSeed 0's counts (the other seeds draw the same numbers of examples). Frames are delayed-grid columns "
         "(25 per second of audio, plus the delay and EOS columns). The curriculum's stage 1 steps each see one task "
         "(batch 8 of that task); every other step sees a balanced batch (4 + 4).")
+
+
+def _stage_table(by_variant: dict) -> str:
+    """Mean training CE (sum over codebooks, on training batches) at the start and end of each stage."""
+    jobs = [j for j in by_variant["curriculum-topp-moe"] if "first_train_ce" in j]
+    naive = by_variant["joint-topp-moe"]
+    if not jobs:
+        return "not recorded"
+    rows = [[stage, format_mean_std([j["first_train_ce"][stage] for j in jobs], 2),
+             format_mean_std([j["final_train_ce"][stage] for j in jobs], 2)] for stage in jobs[0]["first_train_ce"]]
+    if naive:
+        rows.append(["naive joint (all 1000 steps)", format_mean_std([j["first_train_ce"]["joint"] for j in naive
+                                                                     if "first_train_ce" in j], 2),
+                     format_mean_std([j["final_train_ce"]["joint"] for j in naive], 2)])
+    return markdown_table(["stage", "CE, first 10 steps", "CE, last 10 steps"], rows) + (
+        f"\n\nSeeds with these records: {len(jobs)}. Stage 1 trains each specialist on its own task only; stage 2 "
+        "starts from the merged MoE (split FFNs, averaged attention, fresh router and shared experts), so its first "
+        "steps against the specialists' last ones are the cost of the merge.")
 
 
 def _usage_table(jobs: list) -> str:
