@@ -234,10 +234,10 @@ def _stage_table(by_variant: dict) -> str:
         return "not recorded"
     rows = [[stage, format_mean_std([j["first_train_ce"][stage] for j in jobs], 2),
              format_mean_std([j["final_train_ce"][stage] for j in jobs], 2)] for stage in jobs[0]["first_train_ce"]]
-    if naive:
-        rows.append(["naive joint (all 1000 steps)", format_mean_std([j["first_train_ce"]["joint"] for j in naive
-                                                                     if "first_train_ce" in j], 2),
-                     format_mean_std([j["final_train_ce"]["joint"] for j in naive], 2)])
+    firsts = [j["first_train_ce"]["joint"] for j in naive if "first_train_ce" in j]
+    if firsts:
+        rows.append([f"naive joint top-p MoE (all {naive[0]['steps']} steps)", format_mean_std(firsts, 2),
+                     format_mean_std([j["final_train_ce"]["joint"] for j in naive if "first_train_ce" in j], 2)])
     return markdown_table(["stage", "CE, first 10 steps", "CE, last 10 steps"], rows) + (
         f"\n\nSeeds with these records: {len(jobs)}. Stage 1 trains each specialist on its own task only; stage 2 "
         "starts from the merged MoE (split FFNs, averaged attention, fresh router and shared experts), so its first "
