@@ -6,8 +6,9 @@ import pytest
 from river import tree
 
 from moe_zoo.core import create_model, list_models
-from moe_zoo.streams import DriftMoEClassifier, DriftMoEConfig, make_stream
-from moe_zoo.streams.adaptive import AdaptiveExperts
+from moe_zoo.streams import DriftMoEClassifier, DriftMoEConfig, adaptive, make_stream
+from moe_zoo.streams.adaptive import AdaptiveExperts, VectorAdaptiveExperts
+from moe_zoo.streams.fast_tree import FastHoeffdingTreeClassifier
 from moe_zoo.streams.model import DEFAULT_SEED, VARIANT_DEFAULTS
 
 
@@ -56,7 +57,7 @@ class _Counting(tree.HoeffdingTreeClassifier):
 
 @pytest.mark.parametrize("variant,combine", [("data", "top1"), ("data", "mixture"), ("plus", "mixture")])
 def test_each_expert_is_asked_once_per_instance(variant, combine, monkeypatch):
-    model = DriftMoEClassifier(variant=variant, combine=combine, seed=0)
+    model = DriftMoEClassifier(variant=variant, combine=combine, tree="river", seed=0)
     monkeypatch.setattr(model, "_expert_factory", lambda n_features: lambda: _Counting(grace_period=50, delta=0.01))
     stream = make_stream("sea_a", length=400, seed=0)
     _predictions(model, stream[:300])
@@ -68,6 +69,38 @@ def test_each_expert_is_asked_once_per_instance(variant, combine, monkeypatch):
     # (the paper's pipeline asked 13 trees per instance, 24 with the mixture)
     assert len(model.experts) == (6 if variant == "plus" else 12)
     assert _Counting.calls == 100 * len(model.experts)
+
+
+def test_fast_experts_are_evaluated_and_taught_in_one_call_per_instance(monkeypatch):
+    calls = {"predict": 0, "learn": 0}
+
+    def counted(name, function):
+        def wrapper(*args):
+            calls[name] += 1
+            return function(*args)
+        return wrapper
+
+    model = DriftMoEClassifier(variant="plus", seed=0)
+    stream = make_stream("led_a", length=300, seed=0)
+    _predictions(model, stream[:200])
+    assert isinstance(model._pool, VectorAdaptiveExperts)
+    assert all(isinstance(expert, FastHoeffdingTreeClassifier) for expert in model.experts)
+    monkeypatch.setattr(adaptive, "predict_together", counted("predict", adaptive.predict_together))
+    monkeypatch.setattr(adaptive, "learn_together", counted("learn", adaptive.learn_together))
+    for x, y in stream[200:]:
+        model.predict_one(x)
+        model.learn_one(x, y)
+    # one vectorised evaluation of all experts per instance (prediction, mask, detectors), one
+    # vectorised update of all learning trees (background trees included)
+    assert calls == {"predict": 100, "learn": 100}
+
+
+def test_fast_trees_fall_back_to_river_for_nominal_features():
+    model = DriftMoEClassifier(variant="plus", n_experts=2, seed=0)
+    for i in range(60):
+        model.learn_one({"colour": "red" if i % 2 else "blue", "size": float(i)}, i % 2 == 0)
+    assert all(isinstance(expert, tree.HoeffdingTreeClassifier) for expert in model.experts)
+    assert model.predict_one({"colour": "red", "size": 3.0}) in (True, False)
 
 
 def _reversal_stream(n, at, seed):

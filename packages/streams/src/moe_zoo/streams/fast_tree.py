@@ -152,7 +152,22 @@ class LeafTable:
                 new[tuple(slice(0, s) for s in current.shape)] = current
             setattr(self, name, new)
         self._shape = (rows, classes, features)
+        self._views()
+
+    def _views(self) -> None:
+        """``[leaves * classes, features]`` views of the observers (the learning step's rows)."""
+        rows, classes, features = self._shape
         self._flat = {name: getattr(self, name).reshape(rows * classes, features) for name in _CUBES}
+
+    def __getstate__(self) -> dict:  # copies and pickles must not split the views from their arrays
+        state = self.__dict__.copy()
+        del state["_flat"]
+        state["_memo"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._views()
 
     def fit(self) -> None:
         """Widen the arrays to the space's classes and features (registered since)."""
@@ -394,6 +409,7 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         self._rng = random.Random(seed)
         self._root: _Leaf | _Branch | None = None
         self._seen: set[int] = set()
+        self._train_weight_seen_by_model = 0.0  # river's name
         self._depth_limit = math.inf if max_depth is None else max_depth
         self._log_inv_delta = math.log(1.0 / delta)
         self._candidates = np.arange(1, n_splits + 1, dtype=np.float64)
@@ -449,8 +465,9 @@ class FastHoeffdingTreeClassifier(base.Classifier):
                 parent, node = node, (node.left if value <= node.threshold else node.right)
         return node, parent, routed
 
-    def _prepare(self, values: list, missing: bool, c: int) -> tuple[_Leaf, _Branch | None, bool]:
+    def _prepare(self, values: list, missing: bool, c: int, w: float) -> tuple[_Leaf, _Branch | None, bool]:
         self._seen.add(c)
+        self._train_weight_seen_by_model += w
         if self._root is None:
             self._root = _Leaf(self._table.new_row(), 0, self._table)
         leaf, parent, routed = self._route(values)
@@ -487,7 +504,7 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         if top and top / total > self.max_share_to_split:
             table.reset_observers(r)
             return
-        merits, thresholds, lefts, rights = self._split_merits(r)
+        merits, thresholds = self._split_merits(r)
         observed = table.n[r].sum(axis=0) > 0
         features = np.flatnonzero(observed & table.sub[r] if self.max_features is not None else observed)
         ranked = np.concatenate([[-math.inf], merits[features]])
@@ -502,7 +519,7 @@ class FastHoeffdingTreeClassifier(base.Classifier):
             table.reset_observers(r)
             return
         f = int(features[best - 1])
-        split = self._assemble(leaf, f, float(thresholds[f]), lefts[:, f], rights[:, f], total)
+        split = self._assemble(leaf, f, float(thresholds[f]), total)
         if parent is None:
             self._root = split
         elif parent.left is leaf:
@@ -511,9 +528,9 @@ class FastHoeffdingTreeClassifier(base.Classifier):
             parent.right = split
         table.free_row(r)
 
-    def _split_merits(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per feature: the best candidate's merit (``-inf``: none valid), its threshold and its
-        ``[classes]`` left / right weights, all features and candidates in one evaluation."""
+    def _split_merits(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per feature: the best candidate's merit (``-inf``: none valid) and its threshold, all
+        features and candidates in one evaluation."""
         table = self._table
         n, lo, hi = table.n[r], table.lo[r], table.hi[r]  # [C, F]
         observed = n > 0
@@ -538,20 +555,31 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         merit = np.where(ok, _entropy(table.stats[r]) - post, -math.inf)
         best = merit.argmax(axis=1)  # the first best candidate, as river's strict ">"
         cols = np.arange(len(best))
-        return merit[cols, best], splits[cols, best], left[:, cols, best], sides[1][:, cols, best]
+        return merit[cols, best], splits[cols, best]
 
-    def _assemble(self, leaf: _Leaf, f: int, threshold: float, left: np.ndarray, right: np.ndarray,
-                  weight: float) -> _Branch:
-        """A branch on ``x[f] <= threshold`` whose leaves start from the split's class weights
-        (classes in the order the leaf's splitters first saw them, as river's dicts)."""
+    def _assemble(self, leaf: _Leaf, f: int, threshold: float, weight: float) -> _Branch:
+        """A branch on ``x[f] <= threshold`` whose leaves start from the split's class weights,
+        computed as river's ``_class_dists_from_binary_split`` does, in Python floats and with
+        ``math.erf`` (a child's weight decides when it next tries to split, to the last bit), the
+        classes in the order the leaf's splitters first saw them (river's dict order)."""
         table, r = self._table, leaf.row
-        observed = table.n[r, :, f] > 0
-        order = [int(c) for c in np.argsort(table.seen[r], kind="stable") if observed[c]]
-        lo, hi = table.lo[r, :, f], table.hi[r, :, f]
-        sides = []
-        for dist, keep in ((left, lambda c: threshold >= lo[c]), (right, lambda c: threshold < hi[c])):
-            classes = [c for c in order if keep(c)]
-            sides.append(_Leaf(table.new_row(classes, [float(dist[c]) for c in classes]), leaf.depth + 1, table))
+        n, mean, m2 = table.n[r, :, f].tolist(), table.mean[r, :, f].tolist(), table.m2[r, :, f].tolist()
+        lo, hi = table.lo[r, :, f].tolist(), table.hi[r, :, f].tolist()
+        left: dict[int, float] = {}
+        right: dict[int, float] = {}
+        for c in np.argsort(table.seen[r], kind="stable").tolist():
+            if not n[c] > 0:
+                continue
+            if threshold < lo[c]:
+                right[c] = n[c]
+            elif threshold >= hi[c]:
+                left[c] = n[c]
+            else:
+                sigma = max(m2[c] / (n[c] - 1.0) if n[c] > 1.0 else 0.0, 0.0) ** 0.5
+                cdf = 0.5 * (1.0 + math.erf((threshold - mean[c]) / sigma / _SQRT2)) if sigma > 0 else 0.0
+                left[c] = cdf * n[c]
+                right[c] = n[c] - left[c]
+        sides = [_Leaf(table.new_row(list(d), list(d.values())), leaf.depth + 1, table) for d in (left, right)]
         return _Branch(f, threshold, sides[0], sides[1], weight)
 
 
@@ -582,7 +610,7 @@ def learn_together(trees: Sequence[FastHoeffdingTreeClassifier], encoded: tuple,
     vector, values, missing = encoded
     table = trees[0]._table
     table.fit()
-    paths = [t._prepare(values, missing, c) for t, w in zip(trees, weights) if w > 0]
+    paths = [t._prepare(values, missing, c, w) for t, w in zip(trees, weights) if w > 0]
     if not paths:
         return
     rows = np.array([leaf.row for leaf, _, _ in paths], dtype=np.intp)
