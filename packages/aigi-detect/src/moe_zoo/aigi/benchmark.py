@@ -194,8 +194,7 @@ def report(out: Path, records: list[dict], test_set, train_family: str, seeds: l
          + markdown_table(["domain", *expert_names], gate_rows)),
     ]
     if figure is not None:
-        sections.append(("Example images", f"![examples]({figure.relative_to(out / 'benchmarks').as_posix()})"
-                         if (out / "benchmarks").exists() else str(figure)))
+        sections.append(("Example images", f"![examples]({figure.relative_to(out).as_posix()})"))
     if "text" in extra:
         sections.append(("Speed and memory", extra["text"]))
     notes = extra.get("scale", "")
