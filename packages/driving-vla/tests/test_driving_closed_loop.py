@@ -28,6 +28,23 @@ def test_env_observation_and_planner_labels():
     env.close()
 
 
+def test_intersection_does_not_leak_its_idm_parameters_into_later_scenarios():
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    from moe_zoo.driving.scenarios import IDM_CLASS_PARAMETERS
+
+    def params():
+        return [getattr(IDMVehicle, k) for k in IDM_CLASS_PARAMETERS]
+
+    DrivingEnv("highway").reset(seed=0)
+    before = params()
+    env = DrivingEnv("intersection")
+    env.reset(seed=0)
+    assert params() != before                      # highway-env sets them class-wide for its intersection
+    DrivingEnv("highway").reset(seed=0)
+    assert params() == before
+
+
 def test_unknown_scenario_and_bad_observation():
     with pytest.raises(InputError, match="unknown scenario"):
         DrivingEnv("parking-lot")

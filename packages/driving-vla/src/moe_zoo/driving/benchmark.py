@@ -216,6 +216,10 @@ def render(saved: dict, out: Path, command: str, earlier: dict | None = None, ea
     earlier_note = (f"Rows marked \"earlier run\" come from `{earlier_path}` (the same demonstrations and training "
                     "seeds, the same first evaluation episode per scenario; shorter training): compare them with care."
                     if earlier else "")
+    redone = [k for k, r in saved["runs"].items() if "reevaluated" in r]
+    if redone:
+        earlier_note += (f" Re-evaluated after the run ({', '.join(redone)}): "
+                         + "; ".join(sorted({saved['runs'][k]['reevaluated'] for k in redone})) + ".")
     notes = f"""Scale (CPU, time-bounded): {collect.get('episodes')} planner demonstrations ({collect.get('samples')} steps at
 5 Hz, 8 per scenario, every second one with a perturbed command); each model trained
 {scale.get('stage1_steps')} + {scale.get('stage2_steps')} steps (stage 1 + stage 2) at batch {scale.get('batch_size')} per seed;
@@ -251,7 +255,7 @@ Decisions/s counts the policy's own work per step (camera encoding, routers, 10 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--episodes", type=positive_int, default=1, help="evaluation episodes per scenario per seed")
+    parser.add_argument("--episodes", type=positive_int, default=5, help="evaluation episodes per scenario per seed")
     parser.add_argument("--collect-episodes", type=positive_int, default=8, help="demonstrations per scenario")
     parser.add_argument("--stage1-steps", type=non_negative_int, default=600)
     parser.add_argument("--stage2-steps", type=non_negative_int, default=400)
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: seed 0, tiny training, no GIFs, temp files")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.stage1_steps, args.stage2_steps, args.no_gifs = [0], 5, 5, True
+        args.seeds, args.stage1_steps, args.stage2_steps, args.episodes, args.no_gifs = [0], 5, 5, 1, True
         args.results, args.out = "/tmp/driving-bench-quick.json", "/tmp/driving-bench-quick.md"
     shown = [a for a in (argv or []) if a != "--report-only"]      # the command that produced the records
     command = "python packages/driving-vla/benchmarks/run.py" + (" " + " ".join(shown) if shown else "")

@@ -34,6 +34,7 @@ from moe_zoo.driving.scenarios import (
     STEER_RANGE,
     check_scenarios,
     make_env,
+    restore_idm_defaults,
 )
 
 HISTORY, PROPRIO_DIM, N_AGENTS, AGENT_DIM = 5, 10, 8, 7
@@ -98,6 +99,7 @@ class DrivingEnv(_gym().Env):
         if self.scenario == "intersection":
             rng = np.random.default_rng(seed)
             inner.config["destination"] = str(rng.choice(list(INTERSECTION_COMMANDS)))
+        restore_idm_defaults()          # intersection-v0 changes them class-wide (see scenarios.py)
         self.env.reset(seed=seed)
         ego = self.ego
         ego.target_speed = 25.0 if self.scenario in ("highway", "merge", "exit") else ego.target_speed

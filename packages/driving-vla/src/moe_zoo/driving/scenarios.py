@@ -72,6 +72,25 @@ def _ego_class():
     return EgoVehicle
 
 
+IDM_CLASS_PARAMETERS = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+_idm_defaults: dict[str, float] = {}
+
+
+def restore_idm_defaults() -> None:
+    """Put highway-env's ``IDMVehicle`` class parameters back to the library's values.
+
+    ``intersection-v0`` sets ``DISTANCE_WANTED``, ``COMFORT_ACC_MAX`` and ``COMFORT_ACC_MIN`` on the
+    class itself when it builds its traffic, so without this every scenario driven later in the same
+    process (its traffic and the planner's IDM) would run with the intersection's values. Called
+    before every reset; the values are those found the first time it runs."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    if not _idm_defaults:
+        _idm_defaults.update({k: getattr(IDMVehicle, k) for k in IDM_CLASS_PARAMETERS})
+    for k, v in _idm_defaults.items():
+        setattr(IDMVehicle, k, v)
+
+
 def make_env(scenario: str, *, render: bool = True):
     """A highway-env environment for ``scenario`` with an :class:`EgoVehicle` ego and continuous actions
     (``[-1, 1]^2`` mapped to :data:`ACCEL_RANGE` m/s^2 and :data:`STEER_RANGE` rad)."""
