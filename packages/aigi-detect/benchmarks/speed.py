@@ -1,5 +1,5 @@
 """Predict throughput of the shipped detector at 224x224, 1 and 2 threads (see moe_zoo.aigi.speed);
-writes benchmarks/results/speed.json and prints a table.
+writes benchmarks/results/speed-standalone.json and prints a table.
 
     uv run --locked --no-sync python packages/aigi-detect/benchmarks/speed.py [--threads 1 2]
 """
@@ -17,7 +17,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "speed.json"))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "speed-standalone.json"))
     args = parser.parse_args()
     model = create_model("omniaid-mnv2", pretrained=True, image_size=224)      # shipped weights, 224 px input
     record = measure(model, tuple(args.threads), repeats=args.repeats)
