@@ -55,6 +55,43 @@ def specialists():
     return out
 
 
+def test_merge_rescale_makes_uniform_gates_over_one_specialists_parts_reproduce_its_dense_ffn():
+    specs = specialists()
+    parts = TINY.n_routed // len(TASKS)
+    x = torch.randn(7, TINY.d_model, generator=torch.Generator().manual_seed(3))
+    for rescale in (False, True):
+        bank = merge_specialists(specs, TINY, seed=0, rescale=rescale).blocks[1].ffn.experts
+        for j, task in enumerate(TASKS):
+            dense = specs[task].blocks[1].ffn(x)
+            # the router's combination with equal gates 1 / parts over this specialist's parts
+            mixed = sum(bank.expert_forward(e, x) for e in range(j * parts, (j + 1) * parts)) / parts
+            expected = dense if rescale else dense / parts
+            assert torch.allclose(mixed, expected, atol=1e-5), (rescale, task)
+            assert not torch.allclose(mixed, dense / parts if rescale else dense, atol=1e-3)
+        shared = bank.w_out[TINY.n_routed:]
+        assert torch.equal(shared, merge_specialists(specs, TINY, seed=0).blocks[1].ffn.experts.w_out[TINY.n_routed:])
+
+
+def test_split_rescale_flag_reaches_the_merge(monkeypatch):
+    import sys
+
+    train_module = sys.modules["moe_zoo.audio.train"]
+    flags = []
+    real_merge = train_module.merge_specialists
+
+    def spy(specialists, config, seed=0, rescale=False):
+        flags.append(rescale)
+        return real_merge(specialists, config, seed, rescale)
+
+    monkeypatch.setattr(train_module, "merge_specialists", spy)
+    cfg = TrainConfig(backbone_steps=0, specialist_steps=1, warmup_steps=1, joint_steps=1, batch_size=2)
+    fit(pools(), TINY, cfg)
+    fit(pools(), TINY, cfg.replace(split_rescale=True))
+    assert flags == [False, True]
+    with pytest.raises(InputError):
+        TrainConfig(split_rescale=1)
+
+
 def test_stage1_dense_specialist_trains_every_parameter():
     spec = specialists()["speech"]
     before = snapshot(spec)
@@ -124,9 +161,9 @@ def test_curriculum_specialists_start_from_the_stage0_backbone(monkeypatch):
     starts = {}
     real_merge = train_module.merge_specialists
 
-    def spy(specialists, config, seed=0):
+    def spy(specialists, config, seed=0, rescale=False):
         starts.update({t: m for t, m in specialists.items()})
-        return real_merge(specialists, config, seed)
+        return real_merge(specialists, config, seed, rescale)
 
     monkeypatch.setattr(train_module, "merge_specialists", spy)
     cfg = TrainConfig(backbone_steps=3, specialist_steps=1, warmup_steps=1, joint_steps=1, batch_size=2)

@@ -43,14 +43,17 @@ from moe_zoo.core.reporting import (
 )
 
 VARIANTS = {
-    # name: (model overrides, recipe)
-    "curriculum-topp-moe": ({}, "curriculum"),
-    "joint-topp-moe": ({}, "joint"),
-    "joint-top2-moe": ({"router": "topk"}, "joint"),
-    "joint-dense": ({"ffn": "dense"}, "joint"),
+    # name: (model overrides, training overrides)
+    "curriculum-topp-moe": ({}, {"recipe": "curriculum"}),
+    "curriculum-topp-moe-rescaled": ({}, {"recipe": "curriculum", "split_rescale": True}),
+    "joint-topp-moe": ({}, {"recipe": "joint"}),
+    "joint-top2-moe": ({"router": "topk"}, {"recipe": "joint"}),
+    "joint-dense": ({"ffn": "dense"}, {"recipe": "joint"}),
 }
+CURRICULA = [v for v, (_, t) in VARIANTS.items() if t["recipe"] == "curriculum"]
 LABELS = {
     "curriculum-topp-moe": "UniMoE-Audio: top-p MoE, 3-stage curriculum",
+    "curriculum-topp-moe-rescaled": "same, split experts' outputs x4 at the merge",
     "joint-topp-moe": "top-p MoE, naive joint training",
     "joint-top2-moe": "top-2 MoE, joint training",
     "joint-dense": "dense, same active FFN width, joint",
@@ -98,30 +101,31 @@ def run_jobs(args: argparse.Namespace) -> None:
                                  batch_size=args.batch_size)
     for seed in args.seeds:
         for name in args.variants:
-            overrides, recipe = VARIANTS[name]
+            overrides, train_overrides = VARIANTS[name]
             path = records / f"{name}-seed{seed}.json"
             if path.is_file():
                 continue
             began = time.perf_counter()
-            model, log = fit(pools, config.replace(**overrides), train_settings.replace(recipe=recipe, seed=seed),
+            settings = train_settings.replace(**train_overrides, seed=seed)
+            model, log = fit(pools, config.replace(**overrides), settings,
                              codec_state=codec.state_dict())
             result = evaluate(model, held, n_speech=args.n_eval, n_music=args.n_eval, seed=seed)
             record = {"variant": name, "seed": seed, "metrics": result.metrics, "usage": result.usage,
                       "train_seconds": log["seconds"], "job_seconds": time.perf_counter() - began,
                       "final_train_ce": {k: float(np.mean(v[-10:])) for k, v in log.items() if isinstance(v, list)},
                       "first_train_ce": {k: float(np.mean(v[:10])) for k, v in log.items() if isinstance(v, list)},
-                      "steps": train_settings.total_steps, "train": train_settings.to_dict(), "seen": log["seen"],
+                      "steps": settings.total_steps, "train": settings.to_dict(), "seen": log["seen"],
                       "speed_5s": generation_speed(model, seed=seed),
                       "batch_size": args.batch_size, "n_eval": args.n_eval,
                       "load": os.getloadavg(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             path.write_text(json.dumps(record, indent=1))
             print(f"{name} seed {seed}: {json.dumps(result.metrics)}", flush=True)
-            if seed == args.seeds[0]:
+            if seed == 0:  # seed 0 even when the seeds run in separate processes
                 _save_examples(args.out, name, [c for c, _ in result.examples], [w for _, w in result.examples])
-                if name == "curriculum-topp-moe":
+                if name in CURRICULA:
                     save_checkpoint(records / f"{name}-seed{seed}.safetensors", model,
-                                    {"command": " ".join(sys.argv), "train": train_settings.to_dict(),
+                                    {"command": " ".join(sys.argv), "train": settings.to_dict(),
                                      "data": "built-in v2", "metrics": result.metrics},
                                     model_name="unimoe-audio-tiny", config=model.config)
 
@@ -193,7 +197,11 @@ def report(args: argparse.Namespace) -> None:
 
 
 def _verdict(by_variant: dict) -> str:
-    cur, naive = by_variant["curriculum-topp-moe"], by_variant["joint-topp-moe"]
+    return "\n".join(f"{LABELS[v]}:\n{_verdict_one(by_variant[v], by_variant['joint-topp-moe'])}"
+                     for v in CURRICULA if by_variant[v])
+
+
+def _verdict_one(cur: list, naive: list) -> str:
     if not cur or not naive:
         return "not run yet"
     lines = []

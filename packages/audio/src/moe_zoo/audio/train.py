@@ -6,7 +6,9 @@
    own data.
 2. Each specialist's FFN is split along its hidden units into routed experts (speech -> experts
    0..3, music -> 4..7); attention, norms, embeddings and head are averaged; the router and the
-   shared experts are warmed up on a balanced mix with everything else frozen.
+   shared experts are warmed up on a balanced mix with everything else frozen. Optionally
+   (``TrainConfig.split_rescale``) the routed experts' outputs are scaled by the number of parts
+   each FFN was split into (the paper is silent on this; see :func:`merge_specialists`).
 3. Joint training of all parameters on the balanced mix with the annealed balance loss.
 
 Loss: ``L = sum_k CE_k + w(s) * sum_layers N_dyn sum_i f_i P_i`` with
@@ -41,7 +43,9 @@ TASKS = ("speech", "music")
 @dataclass(frozen=True)
 class TrainConfig(Config):
     """Steps per stage; ``recipe="curriculum"`` or ``"joint"`` (one model from scratch on the mix for
-    the curriculum's total step count ``backbone + 2 * specialist + warmup + joint``)."""
+    the curriculum's total step count ``backbone + 2 * specialist + warmup + joint``).
+    ``split_rescale``: in stage 2's merge, scale each routed expert's output by the number of parts
+    its dense FFN was split into (see :func:`merge_specialists`)."""
 
     recipe: str = "curriculum"
     backbone_steps: int = 400
@@ -54,11 +58,14 @@ class TrainConfig(Config):
     joint_lr: float = 2e-3
     aux_start: float = 0.025
     aux_end: float = 0.001
+    split_rescale: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.recipe not in ("curriculum", "joint"):
             raise InputError(f"TrainConfig.recipe must be 'curriculum' or 'joint', got {self.recipe!r}")
+        if not isinstance(self.split_rescale, bool):
+            raise InputError(f"TrainConfig.split_rescale must be a bool, got {self.split_rescale!r}")
         check_ints("TrainConfig", self, {"backbone_steps": 0, "specialist_steps": 1, "warmup_steps": 1, "joint_steps": 1, "batch_size": 1,
                                          "seed": 0})
         check_reals("TrainConfig", self, positive=("lr", "warmup_lr", "joint_lr"), non_negative=("aux_start", "aux_end"))
@@ -142,10 +149,18 @@ def split_ffn(proj_in: Tensor, proj_out: Tensor, parts: int) -> tuple[Tensor, Te
 
 
 @torch.no_grad()
-def merge_specialists(specialists: dict[str, UniMoEAudio], config: UniMoEAudioConfig, seed: int = 0) -> UniMoEAudio:
+def merge_specialists(specialists: dict[str, UniMoEAudio], config: UniMoEAudioConfig, seed: int = 0,
+                      rescale: bool = False) -> UniMoEAudio:
     """Stage 2's starting point: an MoE model whose routed experts are the specialists' split FFNs
     (in ``TASKS`` order) and whose other weights are the specialists' average; router and shared
-    experts freshly initialised."""
+    experts freshly initialised.
+
+    The dense FFN is the plain sum of its ``P`` parts, ``FFN(x) = sum_j E_j(x)``, but the MoE layer
+    weights each selected expert by a router probability ``g_j < 1`` (the weights over the selected
+    and shared experts sum to 1), so a freshly merged layer outputs a shrunken FFN. With
+    ``rescale`` each routed expert's output projection is multiplied by ``P``
+    (``E'_j = P * E_j``), upcycling-style: when the router selects all ``P`` parts of one
+    specialist with equal gates ``1 / P``, ``sum_j (1 / P) E'_j(x) = FFN(x)`` exactly."""
     seed_everything(seed)
     moe = UniMoEAudio(config)
     models = [specialists[t] for t in TASKS]
@@ -164,7 +179,7 @@ def merge_specialists(specialists: dict[str, UniMoEAudio], config: UniMoEAudioCo
             ffn = specialist.blocks[i].ffn
             w_in, w_out = split_ffn(ffn.proj_in.weight, ffn.proj_out.weight, parts)
             block.ffn.experts.w_in[j * parts:(j + 1) * parts] = w_in
-            block.ffn.experts.w_out[j * parts:(j + 1) * parts] = w_out
+            block.ffn.experts.w_out[j * parts:(j + 1) * parts] = w_out * parts if rescale else w_out
     return moe
 
 
@@ -212,7 +227,7 @@ def train_curriculum(pools: dict[str, list[Example]], config: UniMoEAudioConfig,
         log[f"stage1_{task}"] = run_steps(specialists[task], {task: pools[task]}, train.specialist_steps, train.lr,
                                           batch_size=train.batch_size, seed=train.seed + i, desc=f"stage 1: {task}",
                                           seen=seen)
-    model = merge_specialists(specialists, config, seed=train.seed)
+    model = merge_specialists(specialists, config, seed=train.seed, rescale=train.split_rescale)
     params, hooks = warmup_parameters(model)
     log["stage2"] = run_steps(model, pools, train.warmup_steps, train.warmup_lr, batch_size=train.batch_size,
                               seed=train.seed + 10, params=params, weight_decay=0.0,
