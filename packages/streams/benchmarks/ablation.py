@@ -43,6 +43,7 @@ CONFIGS: dict[str, dict] = {
     "raw router inputs (reference) instead of frozen standardisation": {"variant": "plus", "scaling": "none"},
     "running standardisation instead of frozen": {"variant": "plus", "scaling": "running"},
     "without warm start": {"variant": "plus", "warm_start": False},
+    "river's Hoeffding trees instead of the vectorised ones (fast_tree.py)": {"variant": "plus", "tree": "river"},
     "paper MoE-Data (none of the changes)": {"variant": "data"},
 }
 

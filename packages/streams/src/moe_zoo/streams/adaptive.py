@@ -15,6 +15,10 @@ Which experts learn an instance is the router's choice, as in MoE-Data (the ``to
 gate weight), except during the warm start (``warm``: before the router's first update every
 expert learns every instance, so the pool does not start from whichever experts the untrained
 router happens to prefer).
+
+:class:`VectorAdaptiveExperts` is the same pool on :mod:`moe_zoo.streams.fast_tree`'s trees, whose
+leaves share one table: all experts answer in one vectorised evaluation and all learning trees
+(background trees included) learn in one vectorised step.
 """
 
 from __future__ import annotations

@@ -513,7 +513,7 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         if len(order) > 1:
             n_classes = int(np.count_nonzero(table.rank[r] < math.inf))
             bound = math.sqrt(math.log2(max(n_classes, 2)) ** 2 * self._log_inv_delta / (2.0 * total))
-            if not (ranked[best] - ranked[int(order[-2])] > bound or bound < self.tau):
+            if not (float(ranked[best]) - float(ranked[int(order[-2])]) > bound or bound < self.tau):
                 return
         if best == 0 or ranked[best] == -math.inf:  # no valid split wins
             table.reset_observers(r)

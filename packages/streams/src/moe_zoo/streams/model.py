@@ -25,7 +25,8 @@ Experts are river Hoeffding trees with the paper's grace period 50 and split con
 ``variant="plus"`` is this project's extension, not the paper's: MoE-Data's structure with 6
 experts (not 12), each learning every instance, that learn and forget like the members of
 Leveraging Bagging and ARF (Poisson(6) instance weights, split confidence 0.01, all features,
-per-expert ADWIN warning/drift detection with background trees, :mod:`moe_zoo.streams.adaptive`),
+per-expert ADWIN warning/drift detection with background trees, :mod:`moe_zoo.streams.adaptive`)
+on river's Hoeffding tree with vectorised leaves (:mod:`moe_zoo.streams.fast_tree`, ``tree="fast"``),
 mixture prediction, router inputs standardised once with the first mini-batch's statistics, and
 a warm start (uniform gate, every expert learns until the router's first update). Each change is
 a parameter, so any of them can be switched on or off in any variant (``None`` = the variant's
@@ -319,14 +320,8 @@ class DriftMoEClassifier(base.Classifier):
         """The experts as :class:`FastHoeffdingTreeClassifier` trees sharing one leaf table (each
         new tree, background trees included, draws its subspace seed from one seeded source)."""
         s, table = self.settings, LeafTable(self.leaf_prediction)
-        rng = random.Random(self._rng.getrandbits(63))
-        m = self._subspace_size(n_features)
-
-        def factory() -> FastHoeffdingTreeClassifier:
-            return FastHoeffdingTreeClassifier(grace_period=self.grace_period, delta=s["delta"],
-                                               leaf_prediction=self.leaf_prediction, max_features=m,
-                                               seed=rng.getrandbits(63), table=table)
-
+        factory = _FastTreeFactory(table, self.grace_period, s["delta"], self.leaf_prediction,
+                                   self._subspace_size(n_features), random.Random(self._rng.getrandbits(63)))
         return VectorAdaptiveExperts(factory, table, s["n_experts"], s["top_k"], s["combine"], lam=s["lam"],
                                      detect=s["detect"], seed=self._rng.getrandbits(63))
 
@@ -398,6 +393,24 @@ class DriftMoEClassifier(base.Classifier):
         yield {"variant": "data", "n_experts": 4, "seed": 1}
         yield {"variant": "task", "seed": 1}
         yield {"variant": "plus", "n_experts": 3, "seed": 1}
+
+
+@dataclass
+class _FastTreeFactory:
+    """New vectorised experts sharing ``table``, each drawing its subspace seed from ``rng`` (a
+    picklable callable: the model must pickle, as river's estimators do)."""
+
+    table: LeafTable
+    grace_period: int
+    delta: float
+    leaf_prediction: str
+    max_features: int | None
+    rng: random.Random
+
+    def __call__(self) -> FastHoeffdingTreeClassifier:
+        return FastHoeffdingTreeClassifier(grace_period=self.grace_period, delta=self.delta,
+                                           leaf_prediction=self.leaf_prediction, max_features=self.max_features,
+                                           seed=self.rng.getrandbits(63), table=self.table)
 
 
 def _check_instance(x: object) -> None:
