@@ -11,6 +11,7 @@ from audio_helpers import tone
 from moe_zoo import audio
 from moe_zoo.audio.audio_io import read_audio, write_audio
 from moe_zoo.core import InputError, get_model_spec
+from moe_zoo.core.checkpoint import read_checkpoint_metadata
 from moe_zoo.core.cli import main
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -49,9 +50,9 @@ def test_cli_train_on_user_formats_then_generate(tmp_path, capsys):
     ckpt = tmp_path / "m.safetensors"
     assert main(["-q", "audio", "train", "--data", f"ljspeech:{lj}", f"musiccaps:{tmp_path / 'caps.csv'}:{tmp_path / 'mc'}",
                  "--backbone-steps", "1", "--specialist-steps", "1", "--warmup-steps", "1", "--joint-steps", "1",
-                 "--batch-size", "2",
+                 "--batch-size", "2", "--split-rescale",
                  "--out", str(ckpt)]) == 0
-    assert ckpt.is_file()
+    assert read_checkpoint_metadata(ckpt)["metadata"]["train"]["split_rescale"] is True
     out = tmp_path / "s.wav"
     assert main(["-q", "audio", "tts", "two dogs", "--model", str(ckpt), "--out", str(out), "--max-seconds", "0.3"]) == 0
     assert len(read_audio(out)) > 0

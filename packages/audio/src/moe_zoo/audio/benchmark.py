@@ -189,7 +189,7 @@ def report(args: argparse.Namespace) -> None:
             + markdown_table(headers, rows) + "\n\nCeilings: " + "; ".join(
                 f"{name}: WER {ref[name]['wer']:.3f}, MCD {ref[name]['mcd']:.2f}, note F1 {ref[name]['note_f1']:.3f}, "
                 f"chroma {ref[name]['chroma']:.3f}" for name in ("recording", "codec"))
-            + "\n\nCurriculum vs naive joint training (the issue's test):\n" + _verdict(by_variant)))
+            + "\n\nCurriculum vs naive joint training (the issue's test):\n\n" + _verdict(by_variant)))
     write_benchmarks_md(report_path, "UniMoE-Audio benchmark (moe_zoo.audio)",
                         command="uv run --locked --no-sync python packages/audio/benchmarks/run.py", sections=sections,
                         notes=scale + ". Timings were taken on a shared, oversubscribed 2-core machine (load averages "
@@ -197,7 +197,7 @@ def report(args: argparse.Namespace) -> None:
 
 
 def _verdict(by_variant: dict) -> str:
-    return "\n".join(f"{LABELS[v]}:\n{_verdict_one(by_variant[v], by_variant['joint-topp-moe'])}"
+    return "\n\n".join(f"{LABELS[v]}:\n\n{_verdict_one(by_variant[v], by_variant['joint-topp-moe'])}"
                      for v in CURRICULA if by_variant[v])
 
 
@@ -236,18 +236,20 @@ def _budget_table(by_variant: dict) -> str:
 
 def _stage_table(by_variant: dict) -> str:
     """Mean training CE (sum over codebooks, on training batches) at the start and end of each stage."""
-    jobs = [j for j in by_variant["curriculum-topp-moe"] if "first_train_ce" in j]
-    naive = by_variant["joint-topp-moe"]
-    if not jobs:
+    curricula = {v: [j for j in by_variant[v] if "first_train_ce" in j] for v in CURRICULA}
+    curricula = {v: js for v, js in curricula.items() if js}
+    naive = [j for j in by_variant["joint-topp-moe"] if "first_train_ce" in j]
+    if not curricula:
         return "not recorded"
-    rows = [[stage, format_mean_std([j["first_train_ce"][stage] for j in jobs], 2),
-             format_mean_std([j["final_train_ce"][stage] for j in jobs], 2)] for stage in jobs[0]["first_train_ce"]]
-    firsts = [j["first_train_ce"]["joint"] for j in naive if "first_train_ce" in j]
-    if firsts:
-        rows.append([f"naive joint top-p MoE (all {naive[0]['steps']} steps)", format_mean_std(firsts, 2),
-                     format_mean_std([j["final_train_ce"]["joint"] for j in naive if "first_train_ce" in j], 2)])
+    rows = [[f"{stage} ({v})", format_mean_std([j["first_train_ce"][stage] for j in js], 2),
+             format_mean_std([j["final_train_ce"][stage] for j in js], 2)]
+            for v, js in curricula.items() for stage in js[0]["first_train_ce"]]
+    if naive:
+        rows.append([f"naive joint top-p MoE (all {naive[0]['steps']} steps)",
+                     format_mean_std([j["first_train_ce"]["joint"] for j in naive], 2),
+                     format_mean_std([j["final_train_ce"]["joint"] for j in naive], 2)])
     return markdown_table(["stage", "CE, first 10 steps", "CE, last 10 steps"], rows) + (
-        f"\n\nSeeds with these records: {len(jobs)}. Stage 1 trains each specialist on its own task only; stage 2 "
+        f"\n\nSeeds with these records: {', '.join(f'{v} {len(js)}' for v, js in curricula.items())}. Stage 1 trains each specialist on its own task only; stage 2 "
         "starts from the merged MoE (split FFNs, averaged attention, fresh router and shared experts), so its first "
         "steps against the specialists' last ones are the cost of the merge.")
 

@@ -91,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
                                   if args.model == "topk" else {}))
     recipe = "curriculum" if args.model == "topp" and not args.joint else "joint"
     steps = {k: getattr(args, k) for k in ("backbone_steps", "specialist_steps", "warmup_steps", "joint_steps")}
-    tc = TrainConfig(recipe=recipe, batch_size=args.batch_size, seed=args.seed,
+    tc = TrainConfig(recipe=recipe, batch_size=args.batch_size, seed=args.seed, split_rescale=args.split_rescale,
                      **{k: v for k, v in steps.items() if v is not None})
     train(clips, config=config, train_config=tc, out=args.out, metadata={"data_spec": args.data})
     print(f"saved {args.out} ({tc.total_steps} steps, recipe {recipe})")
@@ -157,6 +157,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--specialist-steps", type=positive_int, default=None, help="default: TrainConfig's")
     p.add_argument("--warmup-steps", type=positive_int, default=None, help="default: TrainConfig's")
     p.add_argument("--joint-steps", type=positive_int, default=None, help="default: TrainConfig's")
+    p.add_argument("--split-rescale", action="store_true",
+                   help="curriculum: scale the split experts' outputs by the parts per FFN at the merge (README)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", type=Path, default=Path("unimoe-audio.safetensors"))
