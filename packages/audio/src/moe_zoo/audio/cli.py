@@ -7,6 +7,7 @@ from pathlib import Path
 
 from moe_zoo.core import InputError
 from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
+from moe_zoo.core.runtime import set_threads
 
 
 def _notes(text: str) -> list[tuple[int | None, float]]:
@@ -21,16 +22,11 @@ def _notes(text: str) -> list[tuple[int | None, float]]:
     return out
 
 
-def _threads() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
 
 def _tts(args: argparse.Namespace) -> int:
     from moe_zoo.audio import tts, write_audio
 
-    _threads()
+    set_threads(1)   # one thread: fastest for these small models on a shared CPU
     wave = tts(args.text, model=args.model, voice=args.voice, seed=args.seed, max_seconds=args.max_seconds)
     print(f"wrote {write_audio(args.out, wave)} ({len(wave) / 16000:.1f} s)")
     return 0
@@ -39,7 +35,7 @@ def _tts(args: argparse.Namespace) -> int:
 def _music(args: argparse.Namespace) -> int:
     from moe_zoo.audio import music, write_audio
 
-    _threads()
+    set_threads(1)
     if args.piece:
         from music21 import corpus
 
@@ -85,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
     from moe_zoo.audio.pipeline import train
     from moe_zoo.audio.train import TrainConfig
 
-    _threads()
+    set_threads(1)
     clips = _load_data(args.data)
     config = UniMoEAudioConfig(**({"ffn": "dense"} if args.model == "dense" else {"router": "topk"}
                                   if args.model == "topk" else {}))
@@ -101,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.audio import data, evaluate, load
 
-    _threads()
+    set_threads(1)
     model = load(args.model)
     result = evaluate(model, data.load_builtin("heldout"), n_speech=args.n_eval, n_music=args.n_eval, seed=args.seed)
     for key, value in result.metrics.items():
@@ -118,7 +114,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from moe_zoo.audio.demo import run_demo
 
-    _threads()
+    set_threads(1)
     print(run_demo(args.out))
     return 0
 

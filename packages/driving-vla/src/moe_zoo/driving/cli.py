@@ -8,6 +8,7 @@ from pathlib import Path
 
 from moe_zoo.core import InputError
 from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
+from moe_zoo.core.runtime import set_threads
 
 SCENARIO_NAMES = ("highway", "merge", "roundabout", "intersection", "exit")   # checked again by scenarios.py
 
@@ -19,11 +20,6 @@ def _scenarios(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown scenario(s) {unknown or text!r}; known: {', '.join(SCENARIO_NAMES)}")
     return names
 
-
-def _threads() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def default_episode_dir() -> Path:
@@ -44,7 +40,7 @@ def _collect(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from moe_zoo.driving.training import TrainConfig, train
 
-    _threads()
+    set_threads(1)   # one thread: fastest for these small models on a shared CPU
     config = TrainConfig(stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size,
                          lr=args.lr)
     episodes = Path(args.episodes) if args.episodes else default_episode_dir()
@@ -60,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.driving.closed_loop import evaluate
 
-    _threads()
+    set_threads(1)
     report = evaluate(args.model, args.scenarios, args.episodes, seed=args.seed)
     for scenario in [*dict.fromkeys(e.scenario for e in report.episodes), None]:
         s = report.summary(scenario)
@@ -79,7 +75,7 @@ def _drive(args: argparse.Namespace) -> int:
     from moe_zoo.driving.closed_loop import run_episode
     from moe_zoo.driving.media import write_episode_video
 
-    _threads()
+    set_threads(1)
     policy = "planner" if args.model == "planner" else as_policy(args.model)
     result, frames = run_episode(policy, args.scenario, args.seed, record=True)
     path = write_episode_video(args.out, frames)
