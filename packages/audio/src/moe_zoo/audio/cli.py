@@ -22,7 +22,6 @@ def _notes(text: str) -> list[tuple[int | None, float]]:
     return out
 
 
-
 def _tts(args: argparse.Namespace) -> int:
     from moe_zoo.audio import tts, write_audio
 

@@ -21,7 +21,6 @@ def _scenarios(text: str) -> list[str]:
     return names
 
 
-
 def default_episode_dir() -> Path:
     from moe_zoo.driving.features import cache_dir
 

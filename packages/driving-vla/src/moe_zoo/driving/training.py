@@ -201,4 +201,3 @@ def train(model_name: str, episodes: str | Path | list[Path], *, out: str | Path
                                      "scenarios": sorted(set(data.scenarios)), "train_seconds": result.seconds,
                                      "final": result.history[-1] if result.history else {}})
     return model, result
-
