@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from moe_zoo.core.argtypes import positive_int
-from moe_zoo.core.reporting import hardware_summary
+from moe_zoo.core.atomic import atomic_path
+from moe_zoo.core.reporting import hardware_summary, write_text_atomic
 from moe_zoo.nerf.data import Scene
 from moe_zoo.nerf.renderer import Cameras, render, render_rays
 from moe_zoo.nerf.rendering import camera_rays
@@ -155,12 +156,13 @@ def run_one(scene: Scene, method: str, seed: int, args: argparse.Namespace) -> d
 
 
 def save_records(folder: Path, records: list[dict], meta: dict) -> None:
-    """``records.json`` (numbers, run settings) and ``arrays.npz`` (the figure's seed-0 views and expert maps)."""
+    """``records.json`` (numbers, run settings) and ``arrays.npz`` (the figure's seed-0 views and expert maps),
+    each written atomically (a run cut mid-save leaves the previous file, never a half-written one)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = [{k: v for k, v in r.items() if k not in ARRAYS} for r in records]
-    (folder / "records.json").write_text(json.dumps({"meta": meta, "records": rows}, indent=1))
-    np.savez_compressed(folder / "arrays.npz", **{f"{r['method']}.{key}": r[key] for r in records
-                                                   for key in ARRAYS if key in r})
+    write_text_atomic(folder / "records.json", json.dumps({"meta": meta, "records": rows}, indent=1))
+    with atomic_path(folder / "arrays.npz") as tmp:
+        np.savez_compressed(tmp, **{f"{r['method']}.{key}": r[key] for r in records for key in ARRAYS if key in r})
 
 
 def load_records(folder: Path, keep: set[str] | None = None) -> tuple[list[dict], dict]:
