@@ -210,8 +210,10 @@ class OmniAID(nn.Module):
         :class:`~moe_zoo.aigi.svd.SVDExpertLinear`); the adapted network's batch norms use their
         stored statistics, so grouping changes nothing but float rounding. When the gates carry
         gradients, or every image has its own row, the per-image low-rank path runs instead."""
+        if gates.requires_grad and torch.is_grad_enabled():
+            return self._adapted_pass(x, gates)
         rows, inverse = torch.unique(gates.detach(), dim=0, return_inverse=True)
-        if (gates.requires_grad and torch.is_grad_enabled()) or (len(rows) == len(gates) > 1):
+        if len(rows) == len(gates) > 1:
             return self._adapted_pass(x, gates)
         if len(rows) == 1:
             return self._adapted_pass(x, rows)
