@@ -236,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out", default=None, help="folder for BENCHMARKS.md and results/ (default: the package)")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    argv_list = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]   # the run's command
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    argv_list = [a for a in argv if a != "--report-only"]   # the run's command
     torch.set_num_threads(1)
     out = Path(args.out) if args.out else (PACKAGE if (PACKAGE / "pyproject.toml").is_file() else Path.cwd())
     results = out / "benchmarks" / "results"
