@@ -610,12 +610,13 @@ def learn_together(trees: Sequence[FastHoeffdingTreeClassifier], encoded: tuple,
     vector, values, missing = encoded
     table = trees[0]._table
     table.fit()
-    paths = [t._prepare(values, missing, c, w) for t, w in zip(trees, weights) if w > 0]
-    if not paths:
+    learning = [(t, w) for t, w in zip(trees, weights) if w > 0]
+    if not learning:
         return
+    paths = [t._prepare(values, missing, c, w) for t, w in learning]
     rows = np.array([leaf.row for leaf, _, _ in paths], dtype=np.intp)
-    table.learn(rows, *_pad(vector, missing, table), c, np.array([w for w in weights if w > 0], dtype=np.float64))
-    for tree, path in zip([t for t, w in zip(trees, weights) if w > 0], paths):
+    table.learn(rows, *_pad(vector, missing, table), c, np.array([w for _, w in learning], dtype=np.float64))
+    for (tree, _), path in zip(learning, paths):
         tree._grow(*path)
 
 
