@@ -77,7 +77,7 @@ def _one_seed(seed: int, quick: bool, threads: int) -> tuple[int, dict, dict, di
     models, seconds, metrics, curves = {}, {}, {}, {}
     for variant in dict.fromkeys(v for v, _ in METHODS.values()):
         config = TrainConfig(variant=variant, seed=seed, **short)
-        reuse = (*GATE_ONLY_VARIANTS, "single", *(("gsmoe-no-tgs",) if config.encoder_tgs_from >= 1 else ()))
+        reuse = (*GATE_ONLY_VARIANTS, "single", *(() if config.encoder_has_tgs else ("gsmoe-no-tgs",)))
         shared = models.get("gsmoe") if variant in reuse else None  # with encoder TGS, no-tgs trains its own
         result = train(train_data, config, progress=False, encoder_from=shared)
         models[variant], seconds[variant] = result.model, result.seconds
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     config = BuiltinConfig()
     reused = {**{v: " (stage 3; encoder and experts of the GS-MoE run)" for v in GATE_ONLY_VARIANTS},
               "single": " (stages 2-3; stage-1 encoder of the GS-MoE run)"}
-    if TrainConfig().encoder_tgs_from >= 1:   # no TGS on the encoder: gsmoe-no-tgs reuses it
+    if not TrainConfig().encoder_has_tgs:   # no TGS on the encoder: gsmoe-no-tgs reuses it
         reused["gsmoe-no-tgs"] = " (stages 2-3; stage-1 encoder of the GS-MoE run)"
     train_rows = [[variant + reused.get(variant, ""),
                    format_mean_std(values, 0)] for variant, values in seconds.items()]

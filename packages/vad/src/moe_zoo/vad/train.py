@@ -119,6 +119,12 @@ class TrainConfig(Config):
         if self.seed < 0:
             raise InputError(f"seed must be >= 0, got {self.seed}")
 
+    @property
+    def encoder_has_tgs(self) -> bool:
+        """Whether stage 1 adds the TGS term (``encoder_tgs_from < 1``): only then does
+        ``gsmoe-no-tgs`` need a task encoder of its own."""
+        return self.encoder_tgs_from < 1.0
+
     def scaled(self, factor: float) -> TrainConfig:
         """The same recipe with every stage's step count multiplied by ``factor`` (at least 1 step)."""
         names = ("encoder_steps", "expert_steps", "gate_steps", "mil_steps")
@@ -291,7 +297,7 @@ def train(data: FeatureSet | None = None, config: TrainConfig | None = None, mod
     (training config, architecture or data) is refused unless ``force_restart``, which discards it.
     """
     config = config or TrainConfig()
-    if encoder_from is not None and config.variant == "gsmoe-no-tgs" and config.encoder_tgs_from < 1.0:
+    if encoder_from is not None and config.variant == "gsmoe-no-tgs" and config.encoder_has_tgs:
         raise InputError("with encoder_tgs_from < 1 gsmoe-no-tgs trains its own task encoder (without TGS): "
                          "encoder_from does not apply")
     if data is None:
