@@ -53,28 +53,30 @@ def throughput(model: OmniAID, threads: int, *, batch: int = 32, repeats: int = 
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    model = model.eval()
-    fast = inference_copy(model)
-    trunk = load_mobilenet_v2(trunk_only=True, frozen=True).eval()
-    size = model.config.image_size
-    x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
-    x_cl = x.contiguous(memory_format=torch.channels_last)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = _photo_folder(Path(tmp), files, file_side)
-        variants = {"OmniAID fast path": (lambda: fast(x_cl), batch),
-                    "OmniAID per-image expert path": (lambda: expert_path(model, x), batch),
-                    "MobileNetV2 trunk, one pass (unfolded)": (lambda: trunk(x), batch),
-                    f"predict() on {files} JPEG files ({file_side} px)": (lambda: predict(folder, model), files)}
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        with torch.inference_mode():
-            for fn, _ in variants.values():
-                fn()                                   # warm-up
-            for _ in range(repeats):
-                for name, (fn, _) in variants.items():
-                    began = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - began)
-    torch.set_num_threads(previous)
+    try:
+        model = model.eval()
+        fast = inference_copy(model)
+        trunk = load_mobilenet_v2(trunk_only=True, frozen=True).eval()
+        size = model.config.image_size
+        x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = _photo_folder(Path(tmp), files, file_side)
+            variants = {"OmniAID fast path": (lambda: fast(x_cl), batch),
+                        "OmniAID per-image expert path": (lambda: expert_path(model, x), batch),
+                        "MobileNetV2 trunk, one pass (unfolded)": (lambda: trunk(x), batch),
+                        f"predict() on {files} JPEG files ({file_side} px)": (lambda: predict(folder, model), files)}
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            with torch.inference_mode():
+                for fn, _ in variants.values():
+                    fn()                                   # warm-up
+                for _ in range(repeats):
+                    for name, (fn, _) in variants.items():
+                        began = time.perf_counter()
+                        fn()
+                        times[name].append(time.perf_counter() - began)
+    finally:
+        torch.set_num_threads(previous)
     return {name: count / float(np.median(times[name])) for name, (_, count) in variants.items()}
 
 
