@@ -110,8 +110,6 @@ class AdaptiveExperts(DataExperts):
             self.drifts[e] += 1
 
 
-
-
 class VectorAdaptiveExperts(AdaptiveExperts):
     """:class:`AdaptiveExperts` whose trees are :class:`~moe_zoo.streams.fast_tree.FastHoeffdingTreeClassifier`
     sharing one :class:`~moe_zoo.streams.fast_tree.LeafTable`: an instance is encoded once for the
