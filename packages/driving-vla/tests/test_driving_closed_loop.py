@@ -45,6 +45,25 @@ def test_intersection_does_not_leak_its_idm_parameters_into_later_scenarios():
     assert params() == before
 
 
+def test_idm_defaults_are_taken_before_a_first_intersection_env_is_built():
+    """highway-env resets an env when it builds it, so a process whose first env is an intersection
+    must take the library's values before that (else it keeps the intersection's as "defaults")."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    from moe_zoo.driving import scenarios
+
+    scenarios.restore_idm_defaults()
+    library = dict(scenarios._idm_defaults)
+    try:
+        scenarios._idm_defaults.clear()                  # as in a fresh process
+        DrivingEnv("intersection").reset(seed=0)
+        DrivingEnv("highway").reset(seed=0)
+        assert {k: getattr(IDMVehicle, k) for k in library} == library
+    finally:
+        scenarios._idm_defaults.update(library)
+        scenarios.restore_idm_defaults()
+
+
 def test_unknown_scenario_and_bad_observation():
     with pytest.raises(InputError, match="unknown scenario"):
         DrivingEnv("parking-lot")

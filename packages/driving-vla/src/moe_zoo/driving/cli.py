@@ -11,6 +11,7 @@ from moe_zoo.core.argtypes import non_negative_int, positive_float, positive_int
 from moe_zoo.core.runtime import set_threads
 
 SCENARIO_NAMES = ("highway", "merge", "roundabout", "intersection", "exit")   # checked again by scenarios.py
+CAMERA_RULES = ("agent", "manoeuvre")   # checked again by env.py
 
 
 def _scenarios(text: str) -> list[str]:
@@ -31,7 +32,8 @@ def _collect(args: argparse.Namespace) -> int:
     from moe_zoo.driving.episodes import collect
 
     out = Path(args.out) if args.out else default_episode_dir()
-    paths = collect(out, args.scenarios, args.episodes, seed=args.seed, recovery=not args.no_recovery)
+    paths = collect(out, args.scenarios, args.episodes, seed=args.seed, recovery=not args.no_recovery,
+                    camera_rule=args.camera_rule)
     print(f"{len(paths)} episodes in {out}")
     return 0
 
@@ -104,6 +106,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     co.add_argument("--episodes", type=positive_int, default=8, help="episodes per scenario")
     co.add_argument("--seed", type=non_negative_int, default=0)
     co.add_argument("--no-recovery", action="store_true", help="no perturbed-command episodes")
+    co.add_argument("--camera-rule", choices=CAMERA_RULES, default="agent",
+                    help="camera labels: the most relevant agent's view (default) or the ego's manoeuvre "
+                    "(the DriveMoE authors' Bench2Drive heuristics)")
     co.set_defaults(func=_collect)
     tr = verbs.add_parser("train", help="train DriveMoE (two stages) or a baseline on episode files")
     tr.add_argument("--model", default="drivemoe", help="drivemoe | drive-pi0-lite-front | drive-pi0-lite-all | "

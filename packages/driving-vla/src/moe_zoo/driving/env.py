@@ -25,7 +25,7 @@ import numpy as np
 
 from moe_zoo.core import InputError
 from moe_zoo.driving.cameras import CAMERAS, VIEW_SIZE, render_views
-from moe_zoo.driving.planner import PlannerDecision, plan, to_ego
+from moe_zoo.driving.planner import CAMERA_RULES, PlannerDecision, plan, to_ego
 from moe_zoo.driving.scenarios import (
     ACCEL_RANGE,
     INTERSECTION_COMMANDS,
@@ -68,9 +68,12 @@ class DrivingEnv(_gym().Env):
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": POLICY_HZ}
 
-    def __init__(self, scenario: str = "highway", *, cameras: bool = True) -> None:
+    def __init__(self, scenario: str = "highway", *, cameras: bool = True, camera_rule: str = "agent") -> None:
         gym = _gym()
         self.scenario = check_scenarios(scenario)[0]
+        if camera_rule not in CAMERA_RULES:
+            raise InputError(f"unknown camera_rule {camera_rule!r}; known: {', '.join(CAMERA_RULES)}")
+        self.camera_rule = camera_rule
         self.spec_ = SCENARIOS[self.scenario]
         self.with_cameras = cameras
         self.env = make_env(self.scenario, render=True)
@@ -174,7 +177,7 @@ class DrivingEnv(_gym().Env):
     # -- stepping ------------------------------------------------------------------------
     def planner_decision(self) -> PlannerDecision:
         lanes = self.env.unwrapped.config.get("lanes_count", 3)
-        return plan(self.ego, self.scenario, lanes)
+        return plan(self.ego, self.scenario, lanes, self.camera_rule)
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float32).reshape(-1)

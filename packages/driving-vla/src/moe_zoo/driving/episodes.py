@@ -15,7 +15,7 @@ Bench2Drive's layout.
 | ``action`` | float32 ``[T, 2]`` | executed command, physical: acceleration m/s^2, steering rad |
 | ``skill`` | int8 ``[T]`` | skill label, index into ``meta["skills"]`` |
 | ``camera`` | int8 ``[T]`` | camera label, index into ``meta["routed_cameras"]`` |
-| ``meta`` | str (JSON) | format version, scenario, seed, dt, commands, skills, cameras, source |
+| ``meta`` | str (JSON) | format version, scenario, seed, dt, commands, skills, cameras, source, camera_rule (the camera labels' rule; absent in files written before it existed: ``agent``) |
 
 Waypoints past the episode's end are extrapolated at the last velocity and heading.
 """
@@ -155,13 +155,14 @@ def list_episodes(folder: str | Path) -> list[Path]:
     return files
 
 
-def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0) -> tuple[Episode, dict]:
+def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0,
+                        camera_rule: str = "agent") -> tuple[Episode, dict]:
     """Drive one episode with the privileged planner (optional Ornstein-Uhlenbeck noise on the
-    executed command, the labels staying the planner's own) and record it; returns the episode
-    and the env's last ``info``."""
+    executed command, the labels staying the planner's own; camera labels by ``camera_rule``, see
+    :mod:`moe_zoo.driving.planner`) and record it; returns the episode and the env's last ``info``."""
     from moe_zoo.driving.env import COMMANDS, DrivingEnv, normalise_action
 
-    env = DrivingEnv(scenario)
+    env = DrivingEnv(scenario, camera_rule=camera_rule)
     obs, info = env.reset(seed=seed)
     rng = np.random.default_rng(seed + 7919)
     drift = np.zeros(2)
@@ -189,15 +190,16 @@ def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0) -> tupl
                          for k in arrays},
                       meta={"scenario": scenario, "seed": seed, "noise": noise, "commands": list(COMMANDS),
                             "source": "highway-env privileged planner", "done_reason": info["done_reason"],
-                            "route_completion": info["route_completion"]})
+                            "route_completion": info["route_completion"], "camera_rule": camera_rule})
     env.close()
     return episode, info
 
 
 def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, recovery: bool = True,
-            progress: bool = True) -> list[Path]:
+            progress: bool = True, camera_rule: str = "agent") -> list[Path]:
     """Record ``episodes`` planner episodes per scenario into ``out`` (``<scenario>-<seed>.npz``,
-    existing files kept); with ``recovery`` every second one executes a perturbed command."""
+    existing files kept); with ``recovery`` every second one executes a perturbed command;
+    ``camera_rule`` picks the camera labels' rule (:data:`~moe_zoo.driving.planner.CAMERA_RULES`)."""
     from tqdm import tqdm
 
     from moe_zoo.driving.scenarios import SCENARIOS, check_scenarios
@@ -210,14 +212,15 @@ def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, r
     for k, (name, s) in enumerate(tqdm(jobs, desc="collect", disable=not progress)):
         path = Path(out) / f"{name}-{s:05d}.npz"
         if not path.exists():
-            episode, _ = run_planner_episode(name, s, noise=1.0 if (recovery and k % 2 == 1) else 0.0)
+            episode, _ = run_planner_episode(name, s, noise=1.0 if (recovery and k % 2 == 1) else 0.0,
+                                             camera_rule=camera_rule)
             write_episode(path, episode)
             recorded += 1
         paths.append(path)
     if recorded == len(jobs):      # a complete fresh collection: keep its timing with the data
         record = {"seconds": time.perf_counter() - began, "episodes": len(jobs), "scenarios": names,
                   "episodes_per_scenario": episodes, "seed": seed, "recovery": recovery,
-                  "load_average": os.getloadavg()}
+                  "camera_rule": camera_rule, "load_average": os.getloadavg()}
         (Path(out) / "collect.json").write_text(json.dumps(record, indent=1))
     _log.info("collected %d episodes in %s", len(paths), out)
     return paths

@@ -22,6 +22,14 @@ the view whose sector holds the most relevant agent that the front camera does n
 this order: the vehicle the conflict check brakes for; during a lane change the nearest vehicle
 in the target lane; else the nearest vehicle within 30 m. With no such vehicle outside the front
 sector, the lane-change direction picks front-left / front-right, and otherwise ``back``.
+
+``camera_rule="manoeuvre"`` (an option; the default is the rule above) labels by what the ego is
+doing instead, after the DriveMoE authors' heuristics for Bench2Drive (their ``data/data.md``; steps
+with no critical view are "NULL", read as ``CAM_BACK``), in this order: turning at a junction
+(intersection / roundabout: the route's heading 20 m ahead differs from the ego's by more than 30
+degrees) -> the front-side view toward the exit; a lane change (all highway-env lanes run the same
+way) -> the rear-side view of the target side; the merge ramp -> front-left (the merge point lies
+ahead on the left), the merge lane -> back-left; otherwise ``back``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from moe_zoo.driving.cameras import ROUTED_CAMERAS, view_of
 SKILLS = ("merging", "parking_exit", "overtaking", "emergency_brake", "give_way", "traffic_sign", "normal")
 HARD_BRAKE = -3.5
 HORIZON_S, HORIZON_STEP_S, CONFLICT_GAP_M, RANGE_M = 3.0, 0.25, 6.0, 40.0
+CAMERA_RULES = ("agent", "manoeuvre")
+TURN_AHEAD_M, TURN_MIN_RAD = 20.0, np.radians(30.0)
 
 
 @dataclass(frozen=True)
@@ -76,15 +86,16 @@ def _safe_change(ego, lane_index) -> bool:
     return preceding is None or ego.acceleration(ego, preceding) > -4.0
 
 
-def _ego_path(ego, times: np.ndarray) -> np.ndarray:
-    """``[T, 2]`` ego positions along its route at constant speed (lane ids clipped to each edge)."""
+def _route_lanes(ego, distances) -> list[tuple[object, float]]:
+    """(lane, longitudinal position) of the points ``distances`` m ahead along the ego's route
+    (lane ids clipped to each edge)."""
     net = ego.road.network
     route = [tuple(ego.lane_index[:2])] + [tuple(r[:2]) for r in (ego.route or []) if tuple(r[:2]) != ego.lane_index[:2]]
     lane_id = ego.target_lane_index[2]
     s0 = ego.lane.local_coordinates(ego.position)[0]
     out = []
-    for t in times:
-        s, k = s0 + ego.speed * t, 0
+    for d in distances:
+        s, k = s0 + d, 0
         lanes = net.graph[route[0][0]][route[0][1]]
         lane = lanes[min(lane_id, len(lanes) - 1)]
         while s > lane.length and k + 1 < len(route):
@@ -92,8 +103,30 @@ def _ego_path(ego, times: np.ndarray) -> np.ndarray:
             k += 1
             lanes = net.graph[route[k][0]][route[k][1]]
             lane = lanes[min(lane_id, len(lanes) - 1)]
-        out.append(lane.position(s, 0.0))
-    return np.asarray(out)
+        out.append((lane, s))
+    return out
+
+
+def _ego_path(ego, times: np.ndarray) -> np.ndarray:
+    """``[T, 2]`` ego positions along its route at constant speed."""
+    return np.asarray([lane.position(s, 0.0) for lane, s in _route_lanes(ego, ego.speed * np.asarray(times))])
+
+
+def _route_turn(ego) -> float:
+    """+1 / -1 when the route turns left / right (its heading :data:`TURN_AHEAD_M` ahead differs from
+    the ego's by more than :data:`TURN_MIN_RAD`), else 0. highway-env's heading grows clockwise (y down)."""
+    (lane, s), = _route_lanes(ego, [TURN_AHEAD_M])
+    change = (lane.heading_at(s) - ego.heading + np.pi) % (2 * np.pi) - np.pi
+    return float(-np.sign(change)) if abs(change) > TURN_MIN_RAD else 0.0
+
+
+def _lane_change_side(ego) -> float:
+    """+1 / -1 while changing lane to the left / right, else 0."""
+    if ego.lane_index == ego.target_lane_index:
+        return 0.0
+    lateral = ego.lane.local_coordinates(ego.road.network.get_lane(ego.target_lane_index).position(
+        ego.lane.local_coordinates(ego.position)[0], 0))[1]
+    return float(np.sign(-lateral))          # highway-env lateral > 0 is to the right
 
 
 def _conflict(ego, others: list) -> tuple[object | None, float]:
@@ -115,8 +148,9 @@ def _conflict(ego, others: list) -> tuple[object | None, float]:
     return others[v], float(times[first[v]])
 
 
-def plan(ego, scenario: str, lanes_count: int = 3) -> PlannerDecision:
-    """One decision of the privileged planner for the ego (mutates only the ego's lane intent)."""
+def plan(ego, scenario: str, lanes_count: int = 3, camera_rule: str = "agent") -> PlannerDecision:
+    """One decision of the privileged planner for the ego (mutates only the ego's lane intent);
+    ``camera_rule`` picks the camera label's rule (:data:`CAMERA_RULES`, module docstring)."""
     road = ego.road
     others = [v for v in road.vehicles
               if v is not ego and np.linalg.norm(v.position - ego.position) < RANGE_M]
@@ -159,8 +193,9 @@ def plan(ego, scenario: str, lanes_count: int = 3) -> PlannerDecision:
         skill = "overtaking"
     else:
         skill = "normal"
-    return PlannerDecision(accel, steering, SKILLS.index(skill),
-                           camera_label(ego, others, blocker, changing), blocker is not None)
+    camera = (manoeuvre_camera_label(ego, scenario) if camera_rule == "manoeuvre"
+              else camera_label(ego, others, blocker, changing))
+    return PlannerDecision(accel, steering, SKILLS.index(skill), camera, blocker is not None)
 
 
 def camera_label(ego, others: list, blocker, changing: bool) -> int:
@@ -173,13 +208,31 @@ def camera_label(ego, others: list, blocker, changing: bool) -> int:
         candidates += sorted(in_target, key=lambda v: np.linalg.norm(v.position - ego.position))
     near = [v for v in others if np.linalg.norm(v.position - ego.position) < 30.0]
     candidates += sorted(near, key=lambda v: np.linalg.norm(v.position - ego.position))
-    side = 0.0
-    if changing:
-        lateral = ego.lane.local_coordinates(ego.road.network.get_lane(ego.target_lane_index).position(
-            ego.lane.local_coordinates(ego.position)[0], 0))[1]
-        side = float(np.sign(-lateral))          # highway-env lateral > 0 is to the right
     return label_from_agents(np.array([to_ego(v.position, ego.position, ego.heading) for v in candidates])
-                             .reshape(-1, 2), side)
+                             .reshape(-1, 2), _lane_change_side(ego))
+
+
+def manoeuvre_camera_label(ego, scenario: str) -> int:
+    """The ``manoeuvre`` rule of the module docstring, on the simulator's state."""
+    merge = None
+    if scenario == "merge":
+        merge = "ramp" if ego.lane_index[:2] in (("j", "k"), ("k", "b")) else \
+            "lane" if ego.lane_index == ("b", "c", 2) else None
+    turn = _route_turn(ego) if scenario in ("intersection", "roundabout") else 0.0
+    return label_from_manoeuvre(turn, _lane_change_side(ego), merge)
+
+
+def label_from_manoeuvre(turn: float = 0.0, lane_change_side: float = 0.0, merge: str | None = None) -> int:
+    """Camera label from the ego's manoeuvre (+1 left, -1 right; ``merge`` None, ``"ramp"`` or
+    ``"lane"``): junction turn -> front side, lane change -> rear side of the target, merge ramp ->
+    front-left, merge lane -> back-left, else ``back`` (the authors' NULL)."""
+    if turn:
+        return ROUTED_CAMERAS.index("front_left" if turn > 0 else "front_right")
+    if lane_change_side:
+        return ROUTED_CAMERAS.index("back_left" if lane_change_side > 0 else "back_right")
+    if merge is not None:
+        return ROUTED_CAMERAS.index({"ramp": "front_left", "lane": "back_left"}[merge])
+    return ROUTED_CAMERAS.index("back")
 
 
 def label_from_agents(rel_xy: np.ndarray, lane_change_side: float = 0.0) -> int:

@@ -82,7 +82,9 @@ def restore_idm_defaults() -> None:
     ``intersection-v0`` sets ``DISTANCE_WANTED``, ``COMFORT_ACC_MAX`` and ``COMFORT_ACC_MIN`` on the
     class itself when it builds its traffic, so without this every scenario driven later in the same
     process (its traffic and the planner's IDM) would run with the intersection's values. Called
-    before every reset; the values are those found the first time it runs."""
+    before every environment is built (highway-env resets an environment when it builds it) and
+    before every reset; the values are those found the first time it runs, so before any
+    environment of the process exists."""
     from highway_env.vehicle.behavior import IDMVehicle
 
     if not _idm_defaults:
@@ -99,6 +101,7 @@ def make_env(scenario: str, *, render: bool = True):
     from highway_env.envs.common.action import ContinuousAction
 
     spec = SCENARIOS[check_scenarios(scenario)[0]]
+    restore_idm_defaults()          # before gym.make: building intersection-v0 already changes them
     env = gym.make(spec.env_id, render_mode="rgb_array" if render else None)
     inner = env.unwrapped
     ego_class = _ego_class()
