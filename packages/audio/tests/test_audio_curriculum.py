@@ -14,6 +14,7 @@ from moe_zoo.audio.train import (
     merge_specialists,
     run_steps,
     split_ffn,
+    train_curriculum,
     warmup_parameters,
 )
 from moe_zoo.core import InputError
@@ -129,6 +130,10 @@ def test_full_curriculum_and_joint_recipes_run_and_stage3_trains_everything():
     cfg = TrainConfig(backbone_steps=1, specialist_steps=2, warmup_steps=2, joint_steps=3, batch_size=2)
     model, log = fit(pools(), TINY, cfg)
     assert isinstance(model.blocks[0].ffn.router.weight, torch.nn.Parameter)
+    seen_stages = []
+    train_curriculum(pools(), TINY, cfg, on_stage=lambda name, m: seen_stages.append((name, m.config.ffn)))
+    assert seen_stages == [("stage0_backbone", "dense"), ("stage1_speech", "dense"), ("stage1_music", "dense"),
+                           ("merged", "moe"), ("stage2", "moe"), ("stage3", "moe")]
     assert all(p.requires_grad for p in model.parameters())
     stages = ("stage0_backbone", "stage1_speech", "stage1_music", "stage2", "stage3")
     assert [len(log[k]) for k in stages] == [1, 2, 2, 2, 3]
