@@ -77,7 +77,8 @@ def test_the_model_rejects_huge_feature_values():
 
 @pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.5}, {"n_experts": 0}, {"batch_size": 0},
                                     {"grace_period": 0}, {"lam": -1.0}, {"delta": 0.0}, {"scaling": "minmax"},
-                                    {"variant": "task", "detect": True}, {"variant": "plus", "combine": "router"}])
+                                    {"variant": "task", "detect": True}, {"variant": "plus", "combine": "router"},
+                                    {"variant": "plus", "grace_unit": "seconds"}, {"variant": "data", "grace_unit": "instances"}])
 def test_bad_model_parameters_raise_input_errors(kwargs):
     with pytest.raises(InputError, match="DriftMoEClassifier"):
         DriftMoEClassifier(**kwargs)

@@ -145,3 +145,38 @@ def test_feature_subspaces_restrict_the_splits():
     table = model._table
     leaves = _leaves(model._root)
     assert model.n_nodes > 1 and all(table.sub[leaf.row].sum() == 5 for leaf in leaves if leaf.drawn)
+
+
+@pytest.mark.parametrize(("unit", "expected"), [("weight", list(range(9, 151, 9))), ("instances", [50, 100, 150])])
+def test_grace_counted_in_weight_or_in_instances(unit, expected, monkeypatch):
+    attempts = []
+    original = FastHoeffdingTreeClassifier._due
+
+    def counting(self, leaf, routed, gap=math.inf):
+        weight = original(self, leaf, routed, gap)
+        if weight is not None:
+            attempts.append(count)
+        return weight
+
+    monkeypatch.setattr(FastHoeffdingTreeClassifier, "_due", counting)
+    model = FastHoeffdingTreeClassifier(grace_period=50, grace_unit=unit)
+    for count in range(1, 151):  # one class only: the root never splits, it only tries
+        model.learn_one({"a": float(count % 7), "b": float(count % 3)}, True, w=6)
+    assert attempts == expected and model.n_nodes == 1  # weight 6: river tries every 9 instances (54 >= 50)
+    with pytest.raises(InputError, match="grace_unit"):
+        FastHoeffdingTreeClassifier(grace_unit="seconds")
+
+
+def test_a_tree_is_walked_once_for_a_prediction_and_the_learning_that_follows(monkeypatch):
+    table = LeafTable()
+    trees = [FastHoeffdingTreeClassifier(grace_period=20, delta=0.01, table=table) for _ in range(3)]
+    walks = []
+    original = FastHoeffdingTreeClassifier._route
+    monkeypatch.setattr(FastHoeffdingTreeClassifier, "_route", lambda self, values: walks.append(1) or original(self, values))
+    stream = make_stream("sea_a", length=400, seed=0)
+    for x, y in stream:
+        encoded = table.space.encode(x)
+        predict_together(trees, encoded)
+        learn_together(trees, encoded, table.space.class_id(y), [1, 2, 3])
+    assert sum(t.n_nodes > 1 for t in trees) >= 1  # the trees grew, so the memo was invalidated on the way
+    assert len(walks) == 3 * len(stream)  # not 6 per instance

@@ -122,11 +122,12 @@ class VectorAdaptiveExperts(AdaptiveExperts):
         self.table = table
 
     def evaluate(self, x: dict, classes: list) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.zeros((len(self.experts), len(classes)))
+        n = len(self.experts)
         trees = self.experts + [b for b in self.background if b is not None]  # background leaves: memoised for learn
-        for e, proba in enumerate(predict_together(trees, self.table.space.encode(x))[: len(self.experts)]):
-            if proba is not None:
-                rows[e, : len(proba)] = proba[: len(classes)]
+        proba, _ = predict_together(trees, self.table.space.encode(x), matrix=True)
+        rows = np.zeros((n, len(classes)))
+        width = min(proba.shape[1], len(classes))
+        rows[:, :width] = proba[:n, :width]  # trees that have not learned: zeros, i.e. abstain
         return normalise_rows(rows)
 
     def learn(self, x: dict, y: object, y_index: int, weights: np.ndarray, rows: np.ndarray,

@@ -26,11 +26,8 @@ def _member_tree() -> tree.HoeffdingTreeClassifier:
 
 
 MODELS: dict[str, tuple[str, Callable[[int], base.Classifier]]] = {
-    "driftmoe-plus": ("DriftMoE+ (project extension: 6 adaptive HT experts, Poisson(6), ADWIN, router-weighted mixture)",
+    "driftmoe-plus": ("DriftMoE+ (project extension: 10 adaptive HT experts, Poisson(6), ADWIN, router-weighted mixture)",
                       lambda seed: DriftMoEClassifier(variant="plus", seed=seed)),
-    "driftmoe-plus-lite": ("DriftMoE+ with 5 experts on ARF's random-subspace trees (sqrt(d) features per leaf): "
-                           "the speed setting", lambda seed: DriftMoEClassifier(variant="plus", n_experts=5,
-                                                                                max_features="sqrt", seed=seed)),
     "driftmoe-data": ("DriftMoE MoE-Data (12 HT experts, top-3 learn)",
                       lambda seed: DriftMoEClassifier(variant="data", seed=seed)),
     "driftmoe-task": ("DriftMoE MoE-Task (one-vs-rest HT per class, router predicts)",

@@ -101,7 +101,7 @@ def _window(n: int) -> int:
 
 
 # run interleaved in one process, so their throughput ratios to the last one (ARF) are fair
-SIDE_BY_SIDE = ("driftmoe-plus", "driftmoe-plus-lite", "arf")
+SIDE_BY_SIDE = ("driftmoe-plus", "arf")
 
 
 def run_job(stream: str, n: int, models: tuple[str, ...], seed: int) -> list[dict]:
@@ -163,7 +163,7 @@ PROFILE_GROUPS = {
     "trees' learning (river `learn_one`; fast trees `learn_together`)": [
         ("hoeffding_tree_classifier.py", "learn_one"), ("streams/fast_tree.py", "learn_together")],
     "... of which the split search": [("hoeffding_tree_classifier.py", "_attempt_to_split"),
-                                      ("streams/fast_tree.py", "_attempt_split")],
+                                      ("streams/fast_tree.py", "_attempt_splits")],
     "naive-Bayes leaf term (in predictions and learning)": [("tree/utils.py", "do_naive_bayes_prediction"),
                                                             ("streams/fast_tree.py", "naive_bayes")],
     "ADWIN drift detectors": [("drift/adwin.py", "update")],
@@ -387,7 +387,6 @@ def _summary(plan: Plan, records: list[dict], facts: dict, speed: dict) -> str:
             f"(`make bench-streams`; best per stream in bold; streams scaled down from the paper's 1M instances, "
             f"see [BENCHMARKS.md](BENCHMARKS.md)):\n\n{table}\n\n"
             f"DriftMoE+ within 1 point of the best of ARF(10)/SRP(10) or better on {_of(facts, 'driftmoe-plus', n)}"
-            f" (its 5-expert speed setting driftmoe-plus-lite: {_of(facts, 'driftmoe-plus-lite', n)})"
             f"{ratio}. The paper's variants: MoE-Data {_of(facts, 'driftmoe-data', n)}, "
             f"MoE-Task {_of(facts, 'driftmoe-task', n)}.")
 

@@ -34,7 +34,7 @@ def class_rows(probas: list[dict], classes: list) -> tuple[np.ndarray, np.ndarra
 def normalise_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``rows`` (``[E, C]`` class weights, in place) renormalised, uniform where a row sums to 0
     (the expert abstains), and the abstain mask."""
-    totals = rows.sum(axis=1)
+    totals = np.add.reduce(rows, axis=1)
     abstain = ~(totals > 0)
     rows /= np.where(abstain, 1.0, totals)[:, None]
     rows[abstain] = 1.0 / max(rows.shape[1], 1)

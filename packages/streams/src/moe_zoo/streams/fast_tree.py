@@ -65,6 +65,7 @@ from moe_zoo.core import InputError
 _HALF_LOG_TAU = 0.5 * math.log(math.tau)
 _SQRT2 = math.sqrt(2.0)
 LEAF_PREDICTIONS = ("mc", "nb", "nba")
+GRACE_UNITS = ("weight", "instances")
 _CUBES = {"n": 0.0, "mean": 0.0, "m2": 0.0, "lo": math.inf, "hi": -math.inf, "a": 0.0, "b": 0.0}
 _MATRICES = {"stats": 0.0, "rank": math.inf, "seen": math.inf, "ordered": 0}
 _VECTORS = {"mc": 0.0, "nb": 0.0, "last": 0.0, "n_ranked": 0.0, "n_seen": 0.0}
@@ -216,7 +217,7 @@ class LeafTable:
         """``([L, C] naive-Bayes distributions, [L] valid)`` of the leaves ``rows`` for ``x``
         (invalid: a leaf without weight, river's ``{}``)."""
         stats = self.stats[rows]
-        total = stats.sum(axis=1)
+        total = np.add.reduce(stats, axis=1)
         delta = x - self.mean[rows]
         terms = delta * delta * self.a[rows] + self.b[rows]
         if missing:
@@ -224,10 +225,10 @@ class LeafTable:
         if self.subspaces:
             terms = terms * self.sub[rows][:, None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
-            votes = np.log(stats / total[:, None]) + terms.sum(axis=2)
+            votes = np.log(stats / total[:, None]) + np.add.reduce(terms, axis=2)
             votes = np.where(stats > 0, votes, np.where(self.rank[rows] < math.inf, 0.0, -math.inf))
-            votes = np.exp(votes - votes.max(axis=1, keepdims=True))
-            proba = votes / votes.sum(axis=1, keepdims=True)
+            votes = np.exp(votes - np.maximum.reduce(votes, axis=1, keepdims=True))
+            proba = votes / np.add.reduce(votes, axis=1, keepdims=True)
         return proba, total > 0
 
     def naive_bayes_memo(self, rows: np.ndarray, x: np.ndarray, missing: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +246,7 @@ class LeafTable:
     def predict(self, rows: np.ndarray, x: np.ndarray, missing: bool) -> np.ndarray:
         """``[L, C]`` leaf predictions (river's ``leaf.prediction``; zeros: no answer)."""
         stats = self.stats[rows]
-        total = stats.sum(axis=1)
+        total = np.add.reduce(stats, axis=1)
         majority = stats / np.where(total > 0, total, 1.0)[:, None]
         if self.leaf_prediction == "mc":
             return majority
@@ -256,13 +257,13 @@ class LeafTable:
 
     def _first_best(self, values: np.ndarray, rank: np.ndarray) -> np.ndarray:
         """Per row, the class of the highest value, ties to the lowest ``rank``."""
-        return np.where(values == values.max(axis=1, keepdims=True), rank, math.inf).argmin(axis=1)
+        return np.where(values == np.maximum.reduce(values, axis=1, keepdims=True), rank, math.inf).argmin(axis=1)
 
     def learn(self, rows: np.ndarray, x: np.ndarray, missing: bool, c: int, w: np.ndarray) -> None:
         """Leaves ``rows`` (distinct) learn ``(x, c)`` with weights ``w``: naive-Bayes-adaptive
         scoring, class weights and (active leaves) observers."""
         active = self.active[rows]
-        if self.leaf_prediction == "nba" and active.any():
+        if self.leaf_prediction == "nba" and np.logical_or.reduce(active):
             rank = self.rank[rows]
             majority_ok = (self.n_ranked[rows] == 0) | (self._first_best(self.stats[rows], rank) == c)
             nb, valid = self.naive_bayes_memo(rows, x, missing)
@@ -271,18 +272,18 @@ class LeafTable:
             self.nb[rows] += np.where(active & nb_ok, w, 0.0)
         self.version += 1
         new = self.rank[rows, c] == math.inf
-        if new.any():
+        if np.logical_or.reduce(new):
             fresh = rows[new]
             self.rank[fresh, c] = self.n_ranked[fresh]
             self.ordered[fresh, self.n_ranked[fresh].astype(np.intp)] = c
             self.n_ranked[fresh] += 1
         self.stats[rows, c] += w
-        if not active.all():
+        if not np.logical_and.reduce(active):
             rows, w = rows[active], w[active]
         if not len(rows):
             return
         new = self.seen[rows, c] == math.inf
-        if new.any():
+        if np.logical_or.reduce(new):
             fresh = rows[new]
             self.seen[fresh, c] = self.n_seen[fresh]
             self.n_seen[fresh] += 1
@@ -319,10 +320,11 @@ class LeafTable:
 
 
 class _Leaf:
-    __slots__ = ("depth", "drawn", "row", "table")
+    __slots__ = ("depth", "drawn", "row", "since", "table")
 
     def __init__(self, row: int, depth: int, table: LeafTable) -> None:
         self.row, self.depth, self.table, self.drawn = row, depth, table, False
+        self.since = 0  # instances learned since the last split attempt (grace_unit="instances")
 
     @property
     def total_weight(self) -> float:
@@ -371,6 +373,11 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         ``None``: every feature; a count: ARF-style random subspace of that many features per leaf.
     seed
         Seed of the subspace draws.
+    grace_unit
+        ``"weight"`` (river: a leaf tries to split when its weight has grown by ``grace_period``;
+        with Poisson(6) instance weights, every ~8 instances) or ``"instances"`` (when it has
+        learned ``grace_period`` instances, whatever their weights: fewer split attempts; not
+        river's tree).
     table
         A :class:`LeafTable` shared with the other trees of a pool (default: the tree's own); its
         ``leaf_prediction`` and ``nb_threshold`` must be this tree's.
@@ -379,7 +386,7 @@ class FastHoeffdingTreeClassifier(base.Classifier):
     def __init__(self, grace_period: int = 200, max_depth: int | None = None, delta: float = 1e-7, tau: float = 0.05,
                  leaf_prediction: str = "nba", nb_threshold: int = 0, min_branch_fraction: float = 0.01,
                  max_share_to_split: float = 0.99, n_splits: int = 10, max_features: int | None = None,
-                 seed: int | None = None, table: LeafTable | None = None) -> None:
+                 seed: int | None = None, table: LeafTable | None = None, grace_unit: str = "weight") -> None:
         self.grace_period = grace_period
         self.max_depth = max_depth
         self.delta = delta
@@ -392,7 +399,8 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         self.max_features = max_features
         self.seed = seed
         self.table = table
-        checks = [(grace_period > 0, "grace_period must be > 0"), (0 < delta < 1, "delta must be in (0, 1)"),
+        self.grace_unit = grace_unit
+        checks = [(grace_unit in GRACE_UNITS, f"grace_unit must be one of {GRACE_UNITS}"),(grace_period > 0, "grace_period must be > 0"), (0 < delta < 1, "delta must be in (0, 1)"),
                   (tau >= 0, "tau must be >= 0"), (leaf_prediction in LEAF_PREDICTIONS,
                                                     f"leaf_prediction must be one of {LEAF_PREDICTIONS}"),
                   (0 <= min_branch_fraction < 0.5, "min_branch_fraction must be in [0, 0.5)"),
@@ -408,11 +416,11 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         self._table.subspaces |= max_features is not None
         self._rng = random.Random(seed)
         self._root: _Leaf | _Branch | None = None
+        self._routed: tuple | None = None  # (values, route) of the last prediction (learn reuses it)
         self._seen: set[int] = set()
         self._train_weight_seen_by_model = 0.0  # river's name
         self._depth_limit = math.inf if max_depth is None else max_depth
         self._log_inv_delta = math.log(1.0 / delta)
-        self._candidates = np.arange(1, n_splits + 1, dtype=np.float64)
 
     # -- river API ----------------------------------------------------------------------------
     def learn_one(self, x: dict, y: base.typing.ClfTarget, *, w: float = 1.0) -> None:
@@ -450,8 +458,20 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         if self._root is not None:
             free(self._root)
             self._root = None
+        self._routed = None
 
     # -- internals ----------------------------------------------------------------------------
+    def _route_memo(self, values: list) -> tuple[_Leaf, _Branch | None, bool]:
+        """:meth:`_route`, remembered for ``values`` (the same list object: the space's encoding of
+        one instance) until the tree changes, so a pool that predicts, then learns, an instance
+        walks each tree once."""
+        memo = self._routed
+        if memo is not None and memo[0] is values:
+            return memo[1]
+        route = self._route(values)
+        self._routed = (values, route)
+        return route
+
     def _route(self, values: list) -> tuple[_Leaf, _Branch | None, bool]:
         """``(leaf, parent, routed)`` for ``values``; a missing split feature takes the most
         common path (``routed`` False: river then learns without a split attempt)."""
@@ -470,7 +490,8 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         self._train_weight_seen_by_model += w
         if self._root is None:
             self._root = _Leaf(self._table.new_row(), 0, self._table)
-        leaf, parent, routed = self._route(values)
+            self._routed = None
+        leaf, parent, routed = self._route_memo(values)
         if self.max_features is not None and not leaf.drawn and self._table.active[leaf.row]:
             present = [f for f, v in enumerate(values) if v == v] if missing else range(len(values))
             chosen = self._rng.sample(list(present), self.max_features) if len(present) >= self.max_features \
@@ -481,30 +502,45 @@ class FastHoeffdingTreeClassifier(base.Classifier):
             leaf.drawn = True
         return leaf, parent, routed
 
-    def _grow(self, leaf: _Leaf, parent: _Branch | None, routed: bool) -> None:
-        """After learning: river's depth check and split attempt."""
+    def _due(self, leaf: _Leaf, routed: bool, gap: float = math.inf) -> float | None:
+        """After learning: river's depth check, then the leaf's weight if a split attempt is due
+        (``None`` if not). ``gap``: the leaf's weight since its last attempt as NumPy sums it;
+        far enough below the grace period, the exact sum in river's order
+        (:meth:`LeafTable.total`) need not be taken."""
         table, r = self._table, leaf.row
         if not (routed and table.active[r]):
-            return
+            return None
         if leaf.depth >= self._depth_limit:
             table.active[r] = False
-            return
+            return None
+        if self.grace_unit == "instances":
+            leaf.since += 1
+            if leaf.since < self.grace_period:
+                return None
+            leaf.since = 0
+            return table.total(r)
+        if gap < self.grace_period * (1.0 - 1e-9):
+            return None
         weight = table.total(r)
-        if weight - table.last[r] >= self.grace_period:
-            self._attempt_split(leaf, parent, weight)
-            table.last[r] = weight
+        return weight if weight - table.last[r] >= self.grace_period else None
 
-    def _attempt_split(self, leaf: _Leaf, parent: _Branch | None, total: float) -> None:
-        """river's ``_attempt_to_split`` (see the module docstring)."""
+    def _splittable(self, leaf: _Leaf, total: float) -> bool:
+        """river's checks before the split search: at least two classes, and (else the leaf
+        forgets its observers) no class above ``max_share_to_split``."""
         table, r = self._table, leaf.row
         stats = table.stats[r]
         if np.count_nonzero(stats) < 2:
-            return
+            return False
         top = float(stats.max())
         if top and top / total > self.max_share_to_split:
             table.reset_observers(r)
-            return
-        merits, thresholds = self._split_merits(r)
+            return False
+        return True
+
+    def _decide(self, leaf: _Leaf, parent: _Branch | None, total: float, merits: np.ndarray,
+                thresholds: np.ndarray) -> None:
+        """river's ``_attempt_to_split`` after the split search (see the module docstring)."""
+        table, r = self._table, leaf.row
         observed = table.n[r].sum(axis=0) > 0
         features = np.flatnonzero(observed & table.sub[r] if self.max_features is not None else observed)
         ranked = np.concatenate([[-math.inf], merits[features]])
@@ -520,6 +556,7 @@ class FastHoeffdingTreeClassifier(base.Classifier):
             return
         f = int(features[best - 1])
         split = self._assemble(leaf, f, float(thresholds[f]), total)
+        self._routed = None
         if parent is None:
             self._root = split
         elif parent.left is leaf:
@@ -527,35 +564,6 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         else:
             parent.right = split
         table.free_row(r)
-
-    def _split_merits(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per feature: the best candidate's merit (``-inf``: none valid) and its threshold, all
-        features and candidates in one evaluation."""
-        table = self._table
-        n, lo, hi = table.n[r], table.lo[r], table.hi[r]  # [C, F]
-        observed = n > 0
-        low = np.where(observed, lo, math.inf).min(axis=0)
-        high = np.where(observed, hi, -math.inf).max(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            width = (high - low) / (self.n_splits + 1.0)
-            splits = low[:, None] + width[:, None] * self._candidates  # [F, S]
-            valid = (low[:, None] < splits) & (splits < high[:, None])
-            variance = np.where(n > 1.0, table.m2[r] / np.maximum(n - 1.0, 1e-300), 0.0)
-            sigma = np.sqrt(np.maximum(variance, 0.0))[:, :, None]
-            s = splits[None]  # [1, F, S]
-            cdf = np.where(sigma > 0, 0.5 * (1.0 + erf((s - table.mean[r][:, :, None]) / sigma / _SQRT2)), 0.0)
-            nk = np.where(observed, n, 0.0)[:, :, None]
-            left = np.where(s < lo[:, :, None], 0.0, np.where(s >= hi[:, :, None], nk, cdf * nk))
-            sides = np.stack([left, nk - left])  # [2, C, F, S]
-            weights = sides.sum(axis=1)  # [2, F, S]
-            both = weights[0] + weights[1]
-            share = weights / both
-            ok = valid & (both > 0) & (share[0] > self.min_branch_fraction) & (share[1] > self.min_branch_fraction)
-            post = (weights * _entropies(sides, weights)).sum(axis=0) / both
-        merit = np.where(ok, _entropy(table.stats[r]) - post, -math.inf)
-        best = merit.argmax(axis=1)  # the first best candidate, as river's strict ">"
-        cols = np.arange(len(best))
-        return merit[cols, best], splits[cols, best]
 
     def _assemble(self, leaf: _Leaf, f: int, threshold: float, weight: float) -> _Branch:
         """A branch on ``x[f] <= threshold`` whose leaves start from the split's class weights,
@@ -583,24 +591,33 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         return _Branch(f, threshold, sides[0], sides[1], weight)
 
 
-def predict_together(trees: Sequence[FastHoeffdingTreeClassifier], encoded: tuple) -> list[np.ndarray | None]:
+def predict_together(trees: Sequence[FastHoeffdingTreeClassifier], encoded: tuple, *,
+                     matrix: bool = False) -> list[np.ndarray | None] | tuple[np.ndarray, np.ndarray]:
     """river's ``predict_proba_one`` of trees sharing one table, in one vectorised evaluation:
     per tree the ``[C]`` class probabilities over the space's classes (``None`` before it has
-    learned anything; zeros for a leaf without an answer)."""
+    learned anything; zeros for a leaf without an answer). ``matrix``: instead, ``([T, C]
+    probabilities, [T] answered)`` (rows of trees that have not learned: zeros)."""
     vector, values, missing = encoded
     table = trees[0]._table
     table.fit()
-    leaves = [None if t._root is None else t._route(values)[0].row for t in trees]
-    rows = np.array([r for r in leaves if r is not None], dtype=np.intp)
-    proba = table.predict(rows, *_pad(vector, missing, table)) if len(rows) else None
-    out, i = [], 0
-    for r in leaves:
-        if r is None:
-            out.append(None)
-        else:
-            out.append(proba[i, : len(table.space.classes)])
-            i += 1
-    return out
+    n_classes = len(table.space.classes)
+    leaves = [-1 if t._root is None else t._route_memo(values)[0].row for t in trees]
+    if -1 in leaves:
+        answered = np.array([r >= 0 for r in leaves])
+        rows = np.array([r for r in leaves if r >= 0], dtype=np.intp)
+    else:
+        answered, rows = None, np.array(leaves, dtype=np.intp)
+    proba = table.predict(rows, *_pad(vector, missing, table))[:, :n_classes] if len(rows) else None
+    if answered is not None:
+        full = np.zeros((len(trees), n_classes))
+        if proba is not None:
+            full[answered] = proba
+        proba = full
+    else:
+        answered = np.ones(len(trees), dtype=bool)
+    if matrix:
+        return proba, answered
+    return [p if a else None for p, a in zip(proba, answered.tolist())]
 
 
 def learn_together(trees: Sequence[FastHoeffdingTreeClassifier], encoded: tuple, c: int,
@@ -616,8 +633,14 @@ def learn_together(trees: Sequence[FastHoeffdingTreeClassifier], encoded: tuple,
     paths = [t._prepare(values, missing, c, w) for t, w in learning]
     rows = np.array([leaf.row for leaf, _, _ in paths], dtype=np.intp)
     table.learn(rows, *_pad(vector, missing, table), c, np.array([w for _, w in learning], dtype=np.float64))
-    for (tree, _), path in zip(learning, paths):
-        tree._grow(*path)
+    gaps = (np.add.reduce(table.stats[rows], axis=1) - table.last[rows]).tolist()
+    due = []
+    for (tree, _), (leaf, parent, routed), gap in zip(learning, paths, gaps):
+        weight = tree._due(leaf, routed, gap)
+        if weight is not None:
+            due.append((tree, leaf, parent, weight))
+    if due:
+        _attempt_splits(due)
 
 
 def _pad(vector: np.ndarray, missing: bool, table: LeafTable) -> tuple[np.ndarray, bool]:
@@ -628,6 +651,62 @@ def _pad(vector: np.ndarray, missing: bool, table: LeafTable) -> tuple[np.ndarra
     return np.concatenate([vector, np.full(width - len(vector), math.nan)]), True
 
 
+def _attempt_splits(due: list[tuple[FastHoeffdingTreeClassifier, _Leaf, _Branch | None, float]]) -> None:
+    """river's ``_attempt_to_split`` for every ``(tree, leaf, parent, weight)`` whose attempt is
+    due, in order, with one split search for all the leaves that need it (trees sharing a table and
+    the split-search settings); each leaf's weight is recorded as its last attempt right after its
+    decision (a leaf freed by a split may be the next split's child)."""
+    searched = [item for item in due if item[0]._splittable(item[1], item[3])]
+    results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if searched:
+        first = searched[0][0]
+        same = [i for i, (t, _, _, _) in enumerate(searched) if (t.n_splits, t.min_branch_fraction)
+                == (first.n_splits, first.min_branch_fraction)]
+        merits, thresholds = _split_merits(first._table, np.array([searched[i][1].row for i in same], dtype=np.intp),
+                                           first.n_splits, first.min_branch_fraction)
+        results = {id(searched[i][1]): (merits[j], thresholds[j]) for j, i in enumerate(same)}
+        for t, leaf, _, _ in searched:
+            if id(leaf) not in results:  # other settings: searched alone
+                m, th = _split_merits(t._table, np.array([leaf.row], dtype=np.intp), t.n_splits, t.min_branch_fraction)
+                results[id(leaf)] = (m[0], th[0])
+    for tree, leaf, parent, weight in due:
+        r = leaf.row
+        if id(leaf) in results:
+            tree._decide(leaf, parent, weight, *results[id(leaf)])
+        tree._table.last[r] = weight
+
+
+def _split_merits(table: LeafTable, rows: np.ndarray, n_splits: int,
+                  min_branch_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per leaf of ``rows`` and feature: the best candidate's merit (``-inf``: none valid) and its
+    threshold, ``[L, F]`` each, all leaves, features and candidates in one evaluation."""
+    n, lo, hi = table.n[rows], table.lo[rows], table.hi[rows]  # [L, C, F]
+    observed = n > 0
+    low = np.where(observed, lo, math.inf).min(axis=1)  # [L, F]
+    high = np.where(observed, hi, -math.inf).max(axis=1)
+    candidates = np.arange(1, n_splits + 1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        width = (high - low) / (n_splits + 1.0)
+        splits = low[:, :, None] + width[:, :, None] * candidates  # [L, F, S]
+        valid = (low[:, :, None] < splits) & (splits < high[:, :, None])
+        variance = np.where(n > 1.0, table.m2[rows] / np.maximum(n - 1.0, 1e-300), 0.0)
+        sigma = np.sqrt(np.maximum(variance, 0.0))[:, :, :, None]  # [L, C, F, 1]
+        s = splits[:, None]  # [L, 1, F, S]
+        cdf = np.where(sigma > 0, 0.5 * (1.0 + erf((s - table.mean[rows][:, :, :, None]) / sigma / _SQRT2)), 0.0)
+        nk = np.where(observed, n, 0.0)[:, :, :, None]
+        left = np.where(s < lo[:, :, :, None], 0.0, np.where(s >= hi[:, :, :, None], nk, cdf * nk))
+        sides = np.stack([left, nk - left])  # [2, L, C, F, S]
+        weights = np.add.reduce(sides, axis=2)  # [2, L, F, S]
+        both = weights[0] + weights[1]
+        share = weights / both
+        ok = valid & (both > 0) & (share[0] > min_branch_fraction) & (share[1] > min_branch_fraction)
+        post = np.add.reduce(weights * _entropies(sides, weights), axis=0) / both
+    pre = np.array([_entropy(table.stats[r]) for r in rows.tolist()])
+    merit = np.where(ok, pre[:, None, None] - post, -math.inf)
+    best = merit.argmax(axis=2)[:, :, None]  # the first best candidate, as river's strict ">"
+    return np.take_along_axis(merit, best, axis=2)[:, :, 0], np.take_along_axis(splits, best, axis=2)[:, :, 0]
+
+
 def _entropy(dist: np.ndarray) -> float:
     """river's ``H(d) = (D log2 D - sum_k d_k log2 d_k) / D`` over the entries ``d_k > 0``."""
     positive = dist[dist > 0]
@@ -636,6 +715,6 @@ def _entropy(dist: np.ndarray) -> float:
 
 
 def _entropies(dists: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """:func:`_entropy` of every ``dists[b, :, f, s]`` (classes on axis 1), ``0`` where the total is 0."""
-    plogp = np.where(dists > 0, dists * np.log2(np.where(dists > 0, dists, 1.0)), 0.0).sum(axis=1)
+    """:func:`_entropy` of every ``dists[b, l, :, f, s]`` (classes on axis 2), ``0`` where the total is 0."""
+    plogp = np.add.reduce(np.where(dists > 0, dists * np.log2(np.where(dists > 0, dists, 1.0)), 0.0), axis=2)
     return np.where(totals > 0, (totals * np.log2(np.where(totals > 0, totals, 1.0)) - plogp) / totals, 0.0)

@@ -22,8 +22,8 @@ Per instance (test-then-train, as in the paper's co-training loop):
 Experts are river Hoeffding trees with the paper's grace period 50 and split confidence 1e-7
 (naive-Bayes-adaptive leaves, MOA's and river's default).
 
-``variant="plus"`` is this project's extension, not the paper's: MoE-Data's structure with 6
-experts (not 12), each learning every instance, that learn and forget like the members of
+``variant="plus"`` is this project's extension, not the paper's: MoE-Data's structure with 10
+experts (not 12; as many as ARF(10)'s members), each learning every instance, that learn and forget like the members of
 Leveraging Bagging and ARF (Poisson(6) instance weights, split confidence 0.01, all features,
 per-expert ADWIN warning/drift detection with background trees, :mod:`moe_zoo.streams.adaptive`)
 on river's Hoeffding tree with vectorised leaves (:mod:`moe_zoo.streams.fast_tree`, ``tree="fast"``),
@@ -49,7 +49,7 @@ from river.forest.adaptive_random_forest import BaseTreeClassifier as ARFTree
 from moe_zoo.core import Config, InputError, register_model, resolve_device
 from moe_zoo.streams.adaptive import AdaptiveExperts, VectorAdaptiveExperts
 from moe_zoo.streams.experts import DataExperts, TaskExperts
-from moe_zoo.streams.fast_tree import FastHoeffdingTreeClassifier, LeafTable
+from moe_zoo.streams.fast_tree import GRACE_UNITS, FastHoeffdingTreeClassifier, LeafTable
 from moe_zoo.streams.router import FeatureEncoder, OnlineRouter
 from moe_zoo.streams.splitter import FastGaussianSplitter
 
@@ -59,12 +59,13 @@ LEAF_PREDICTIONS = ("mc", "nb", "nba")
 SCALINGS = ("none", "running", "frozen")
 TREES = ("river", "fast")
 _PAPER = {"n_experts": 12, "batch_size": 256, "delta": 1e-7, "scaling": "none", "lam": 0.0, "detect": False, "warm_start": False,
-          "max_features": "all", "tree": "river"}
+          "max_features": "all", "tree": "river", "grace_unit": "weight"}
 VARIANT_DEFAULTS: dict[str, dict] = {
     "data": _PAPER | {"top_k": 3, "combine": "top1"},
     "task": _PAPER | {"top_k": None, "combine": "router", "batch_size": 1},
-    "plus": {"n_experts": 6, "top_k": None, "combine": "mixture", "batch_size": 256, "delta": 0.01, "scaling": "frozen",
-             "lam": 6.0, "detect": True, "warm_start": True, "max_features": "all", "tree": "fast"},
+    "plus": {"n_experts": 10, "top_k": None, "combine": "mixture", "batch_size": 256, "delta": 0.01, "scaling": "frozen",
+             "lam": 6.0, "detect": True, "warm_start": True, "max_features": "all", "tree": "fast",
+             "grace_unit": "weight"},
 }
 DEFAULT_SEED = 0
 
@@ -91,6 +92,7 @@ class DriftMoEConfig(Config):
     warm_start: bool | None = None
     max_features: str | int | None = None
     tree: str | None = None
+    grace_unit: str | None = None
     max_classes: int = 32
     seed: int = DEFAULT_SEED
     device: str = "cpu"
@@ -106,7 +108,7 @@ class DriftMoEClassifier(base.Classifier):
         ``"task"`` (MoE-Task: one binary one-vs-rest tree per class), both as published, or
         ``"plus"`` (the project's extension of MoE-Data, see the module docstring).
     n_experts
-        Number of MoE-Data / plus experts (paper: 12; plus: 6). MoE-Task has one expert per class.
+        Number of MoE-Data / plus experts (paper: 12; plus: 10). MoE-Task has one expert per class.
     top_k
         Experts that learn each instance, by gate weight (MoE-Data: 3; plus: all ``n_experts``).
     hidden
@@ -146,6 +148,10 @@ class DriftMoEClassifier(base.Classifier):
         variants) or ``"fast"`` (:class:`~moe_zoo.streams.fast_tree.FastHoeffdingTreeClassifier`, the
         same tree with vectorised leaves, plus; streams with non-numeric features fall back to
         river's). Not for MoE-Task.
+    grace_unit
+        When a leaf tries to split: ``"weight"`` (river's rule: its weight has grown by
+        ``grace_period``) or ``"instances"`` (it has learned ``grace_period`` instances, whatever
+        their Poisson weights; fewer split attempts). ``"instances"`` needs ``tree="fast"``.
     max_classes
         MoE-Task only: router outputs reserved for classes (experts appear with their class).
     seed
@@ -169,7 +175,8 @@ class DriftMoEClassifier(base.Classifier):
                  batch_size: int | None = None, grace_period: int = 50, delta: float | None = None,
                  leaf_prediction: str = "nba", combine: str | None = None, scaling: str | None = None,
                  lam: float | None = None, detect: bool | None = None, warm_start: bool | None = None,
-                 max_features: str | int | None = None, tree: str | None = None, max_classes: int = 32,
+                 max_features: str | int | None = None, tree: str | None = None, grace_unit: str | None = None,
+                 max_classes: int = 32,
                  seed: int = DEFAULT_SEED, device: str = "cpu") -> None:
         self.variant = variant
         self.n_experts = n_experts
@@ -189,6 +196,7 @@ class DriftMoEClassifier(base.Classifier):
         self.warm_start = warm_start
         self.max_features = max_features
         self.tree = tree
+        self.grace_unit = grace_unit
         self.max_classes = max_classes
         self.seed = seed
         self.device = device
@@ -238,6 +246,8 @@ class DriftMoEClassifier(base.Classifier):
                           and s["tree"] == "river"),
              "lam, detect, warm_start, max_features and tree='fast' apply to variants 'data' and 'plus' only"),
             (s["tree"] in TREES, f"tree must be one of {TREES}, got {s['tree']!r}"),
+            (s["grace_unit"] in GRACE_UNITS, f"grace_unit must be one of {GRACE_UNITS}, got {s['grace_unit']!r}"),
+            (s["grace_unit"] == "weight" or s["tree"] == "fast", "grace_unit='instances' needs tree='fast'"),
             (s["max_features"] in ("all", "sqrt") or (isinstance(s["max_features"], int) and s["max_features"] >= 1),
              f"max_features must be 'all', 'sqrt' or a count >= 1, got {s['max_features']!r}"),
             (isinstance(self.max_classes, int) and self.max_classes >= 2, f"max_classes must be >= 2, got {self.max_classes!r}"),
@@ -321,7 +331,8 @@ class DriftMoEClassifier(base.Classifier):
         new tree, background trees included, draws its subspace seed from one seeded source)."""
         s, table = self.settings, LeafTable(self.leaf_prediction)
         factory = _FastTreeFactory(table, self.grace_period, s["delta"], self.leaf_prediction,
-                                   self._subspace_size(n_features), random.Random(self._rng.getrandbits(63)))
+                                   self._subspace_size(n_features), random.Random(self._rng.getrandbits(63)),
+                                   s["grace_unit"])
         return VectorAdaptiveExperts(factory, table, s["n_experts"], s["top_k"], s["combine"], lam=s["lam"],
                                      detect=s["detect"], seed=self._rng.getrandbits(63))
 
@@ -406,11 +417,12 @@ class _FastTreeFactory:
     leaf_prediction: str
     max_features: int | None
     rng: random.Random
+    grace_unit: str = "weight"
 
     def __call__(self) -> FastHoeffdingTreeClassifier:
         return FastHoeffdingTreeClassifier(grace_period=self.grace_period, delta=self.delta,
                                            leaf_prediction=self.leaf_prediction, max_features=self.max_features,
-                                           seed=self.rng.getrandbits(63), table=self.table)
+                                           seed=self.rng.getrandbits(63), table=self.table, grace_unit=self.grace_unit)
 
 
 def _check_instance(x: object) -> None:
