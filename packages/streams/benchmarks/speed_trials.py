@@ -34,7 +34,8 @@ PREVIOUS = {"n_experts": 12, "max_features": "sqrt"}  # the default before this 
 SETTINGS: dict[str, dict] = {
     "12 sqrt, river splitter": PREVIOUS | {"river_splitter": True},
     "12 sqrt": PREVIOUS,
-    "6 all (default)": {},
+    "10 all (default)": {},
+    "6 all": {"n_experts": 6},
     "6 sqrt": {"n_experts": 6, "max_features": "sqrt"},
     "5 sqrt (lite)": {"n_experts": 5, "max_features": "sqrt"},
 }
