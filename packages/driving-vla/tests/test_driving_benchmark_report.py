@@ -42,3 +42,18 @@ def test_paired_differences_match_the_same_episodes():
                       "drivemoe/1": run({("merge", 5): 0.4}), "drive-pi0-lite-front/1": run({("merge", 5): 0.2})}}
     rows = paired_differences(saved)
     assert rows == [["drive-pi0-lite-front", "15.0 ± 7.1", "2 / 2", "13.3 ± 12.0 (3)"]]
+
+
+def test_render_pairs_the_label_variant_with_the_baselines(tmp_path):
+    def run(ds: float) -> dict:
+        return _record(ds) | {"episodes": [{"scenario": "highway", "seed": 1, "driving_score": ds / 100}]}
+
+    scores = {"drivemoe": 60.0, "drive-pi0-lite-all": 64.0, "drivemoe-manoeuvre-labels": 70.0, "planner": 95.0}
+    saved = {"runs": {f"{m}/0": run(ds) for m, ds in scores.items()}, "scale": {"episodes": 1}}
+    text = render(saved, tmp_path / "B.md", "cmd").read_text()
+    variant = text[text.index("drivemoe-manoeuvre-labels against each baseline, paired"):]
+    assert variant.split("\n| drive-pi0-lite-all | ")[1].startswith("6.0")
+    assert "authors' camera-label rule" in text
+    del saved["runs"]["drivemoe-manoeuvre-labels/0"]
+    text = render(saved, tmp_path / "C.md", "cmd").read_text()
+    assert "drivemoe-manoeuvre-labels" not in text and "drivemoe against each baseline, paired" in text

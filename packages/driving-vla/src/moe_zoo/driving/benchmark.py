@@ -5,7 +5,9 @@ model is trained with the same steps and batch, then driven on the same evaluati
 (``episodes`` per scenario, seeds ``10000 + 100 * seed + i``). The planner is the privileged
 reference on the same episodes. Results go to ``benchmarks/results.json`` (resumable: finished
 runs are kept), BENCHMARKS.md is rendered from it, and one GIF per scenario shows DriveMoE
-(seed 0) driving with its six views (the router's choice framed in red). ``--models`` runs a subset;
+(seed 0) driving with its six views (the router's choice framed in red). ``drivemoe-manoeuvre-labels``
+is DriveMoE trained on the same demonstrations with the DriveMoE authors' camera-label rule
+(``camera_rule="manoeuvre"``), its camera router scored against that rule. ``--models`` runs a subset;
 ``--earlier`` adds the rows of another results file (an earlier run at another scale) to the tables,
 each marked with that run's scale, for the models the current run lacks.
 """
@@ -32,7 +34,9 @@ from moe_zoo.core.runtime import get_logger
 _log = get_logger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parents[3]
 MODELS = ("drivemoe", "drive-pi0-lite-front", "drive-pi0-lite-all", "drivemoe-no-vision-moe",
-          "drivemoe-no-action-moe", "driving-bc-mlp")
+          "drivemoe-no-action-moe", "driving-bc-mlp", "drivemoe-manoeuvre-labels")
+# benchmark variants that are a registered model trained on other camera labels: name -> (model, camera rule)
+LABEL_VARIANTS = {"drivemoe-manoeuvre-labels": ("drivemoe", "manoeuvre")}
 REFERENCE = "planner"
 METRICS = (("driving_score", "DS"), ("success_rate", "SR %"), ("route_completion", "RC %"),
            ("collision_rate", "collisions %"), ("off_road_rate", "off-road %"))
@@ -83,15 +87,18 @@ def run(args: argparse.Namespace) -> dict:
     if "collect" not in saved and args.earlier:     # the same demonstration set: keep its collection record
         earlier = _load(Path(args.earlier))
         saved.update({k: earlier[k] for k in ("collect", "features") if k in earlier})
-    data_dir = cache_dir() / "episodes" / f"bench-{args.collect_episodes}"
+    def data_dir(rule: str) -> Path:
+        return cache_dir() / "episodes" / (f"bench-{args.collect_episodes}" + ("" if rule == "agent" else f"-{rule}"))
+
     if "collect" not in saved:
-        collect(data_dir, None, args.collect_episodes, seed=0)
-        record = json.loads((data_dir / "collect.json").read_text()) if (data_dir / "collect.json").is_file() else {}
+        collect(data_dir("agent"), None, args.collect_episodes, seed=0)
+        timing = data_dir("agent") / "collect.json"
+        record = json.loads(timing.read_text()) if timing.is_file() else {}
         saved["collect"] = {"seconds": record.get("seconds", math.nan), "episodes": record.get("episodes"),
                             "load": " ".join(f"{v:.2f}" for v in record.get("load_average", []))}
         _save(results_path, saved)
     began = time.perf_counter()
-    data = load_feature_set(data_dir)
+    data = load_feature_set(data_dir("agent"))
     if "features" not in saved:        # the first run computes them; later runs read the cache
         saved["features"] = {"seconds": time.perf_counter() - began, "samples": len(data), "load": _load_average()}
     saved["collect"]["samples"] = len(data)
@@ -99,6 +106,15 @@ def run(args: argparse.Namespace) -> dict:
     config = TrainConfig(stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size)
     scenarios = list(SCENARIOS)
     gif_model = None
+    variant_data: dict[str, object] = {}      # the same demonstrations with another rule's camera labels
+
+    def training_data(rule: str):
+        if rule == "agent":
+            return data
+        if rule not in variant_data:
+            collect(data_dir(rule), None, args.collect_episodes, seed=0, camera_rule=rule)
+            variant_data[rule] = load_feature_set(data_dir(rule))
+        return variant_data[rule]
     for seed in args.seeds:
         episode_seeds = [10_000 + 100 * seed + i for i in range(args.episodes)]
         for name in (*args.models, REFERENCE):
@@ -106,17 +122,20 @@ def run(args: argparse.Namespace) -> dict:
             if key in saved["runs"]:
                 continue
             record: dict = {"load_before": _load_average()}
+            model_name, rule = LABEL_VARIANTS.get(name, (name, "agent"))
             if name == REFERENCE:
                 policy = "planner"
             else:
                 began = time.perf_counter()
-                model, _ = train(name, None, data=data, config=config, seed=seed, progress=args.progress)
+                model, _ = train(model_name, None, data=training_data(rule), config=config, seed=seed,
+                                 progress=args.progress)
                 record["train_seconds"] = time.perf_counter() - began
                 record["params"] = sum(p.numel() for p in model.parameters())
                 policy = as_policy(model)
                 if name == "drivemoe" and seed == args.seeds[0]:
                     gif_model = model
-            report = EvalReport([run_episode(policy, sc, s)[0] for sc in scenarios for s in episode_seeds])
+            report = EvalReport([run_episode(policy, sc, s, camera_rule=rule)[0]
+                                 for sc in scenarios for s in episode_seeds])
             record.update(report.to_dict())
             record["summary"] = {sc or "overall": report.summary(sc) for sc in (*scenarios, None)}
             record["peak_memory_mb"] = peak_memory_mb()
@@ -229,13 +248,21 @@ Mean ± sample std over the training seeds (the evaluation episodes change with 
 Timings were taken on a shared 2-core machine while other jobs ran (load average before each run is in
 `benchmarks/results.json`), one thread per process; read them as orders of magnitude."""
     gifs = " ".join(f"![{sc}](benchmarks/figures/drivemoe-{sc}.gif)" for sc in scenario_names)
-    paired = paired_differences(saved)
-    paired_text = (markdown_table(["baseline", "DriveMoE - baseline DS, per seed (mean ± std)", "seeds DriveMoE ahead",
-                                   "per-episode DS difference ± s.e. (episodes)"], paired)
-                   + "\n\nPaired on the same training seed and the same evaluation episodes (scenario, episode seed).")
+    paired_sections = []
+    for reference in ("drivemoe", *LABEL_VARIANTS):
+        paired = paired_differences(saved, reference)
+        if paired:
+            paired_sections.append((
+                f"{reference} against each baseline, paired",
+                markdown_table(["baseline", f"{reference} - baseline DS, per seed (mean ± std)",
+                                f"seeds {reference} ahead", "per-episode DS difference ± s.e. (episodes)"], paired)
+                + "\n\nPaired on the same training seed and the same evaluation episodes (scenario, episode seed)."))
+    if any(f"{v}/" in k for v in LABEL_VARIANTS for k in saved["runs"]):
+        notes += ("\n`drivemoe-manoeuvre-labels`: DriveMoE trained on the same demonstrations with the DriveMoE "
+                  "authors' camera-label rule (README), its camera router scored against that rule.")
     sections = [
         ("Closed loop, all scenarios (Bench2Drive-style)", overall),
-        *([("DriveMoE against each baseline, paired", paired_text)] if paired else []),
+        *paired_sections,
         ("Abilities (success rate % over the episodes that exercise each)", abilities),
         ("Driving score per scenario", per_scenario),
         ("Speed and memory", f"""Collecting the demonstration set: {collect.get('seconds', math.nan):.0f} s

@@ -109,11 +109,12 @@ def montage(env: DrivingEnv, cameras: np.ndarray, chosen: int | None) -> np.ndar
     return np.asarray(canvas)
 
 
-def run_episode(policy, scenario: str, seed: int, *, record: bool = False,
-                max_steps: int | None = None) -> tuple[EpisodeResult, list[np.ndarray]]:
+def run_episode(policy, scenario: str, seed: int, *, record: bool = False, max_steps: int | None = None,
+                camera_rule: str = "agent") -> tuple[EpisodeResult, list[np.ndarray]]:
     """One closed-loop episode; ``policy`` is a :class:`DrivingPolicy` or ``"planner"`` (the reference);
-    ``max_steps`` cuts it short (then ``done_reason`` is ``"cut"``)."""
-    env = DrivingEnv(scenario)
+    ``max_steps`` cuts it short (then ``done_reason`` is ``"cut"``); ``camera_rule`` is the rule of the
+    camera labels the router is scored against."""
+    env = DrivingEnv(scenario, camera_rule=camera_rule)
     obs, info = env.reset(seed=seed)
     if policy != "planner":
         policy.reset()
