@@ -347,7 +347,7 @@ def _plots(out: Path, by_variant: dict) -> None:
     from moe_zoo.audio.codec import CodecConfig, MelRVQCodec
 
     codec = MelRVQCodec(CodecConfig())
-    names = ["reference", "codec", *VARIANTS]
+    names = [n for n in ("reference", "codec", *VARIANTS) if any((out / "examples").glob(f"{n}-*.wav"))]
     fig, axes = plt.subplots(len(names), 2, figsize=(10, 2 * len(names)))
     for r, name in enumerate(names):
         for c, task in enumerate(("speech", "music")):
