@@ -36,6 +36,7 @@ START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
 STREAMS = {"sea_a": 3_000, "led_a": 2_000}  # what fits a session on the shared 2-core machine
 CONFIGS: dict[str, dict] = {
     "DriftMoE+ (all changes)": {"variant": "plus"},
+    "6 experts (the previous default) instead of 10": {"variant": "plus", "n_experts": 6},
     "without Poisson(6) weights (weight 1)": {"variant": "plus", "lam": 0.0},
     "without split confidence 0.01 (paper: 1e-7)": {"variant": "plus", "delta": 1e-7},
     "without ADWIN drift detection / background trees": {"variant": "plus", "detect": False},
