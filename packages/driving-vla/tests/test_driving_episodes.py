@@ -93,6 +93,21 @@ def test_bench2drive_reader(tmp_path):
     assert len(read_episode(tmp_path / "b2d.npz")) == 2
 
 
+def test_bench2drive_reader_takes_the_authors_label_files(tmp_path):
+    route = write_route(tmp_path, frames=9)
+    cams, skills = tmp_path / "cam.json", tmp_path / "skill.json"
+    cams.write_text(json.dumps({str(i): "NULL" if i < 4 else "CAM_FRONT_RIGHT" for i in range(9)}))
+    skills.write_text(json.dumps({str(i): "NORMAL" if i < 4 else "GIVEWAY_HIGHWAY" for i in range(9)}))
+    ep = read_bench2drive(route, stride=4, view_size=8, camera_labels=cams, skill_labels=skills)
+    assert [CAMERAS[1 + int(c)] for c in ep.camera] == ["back", "front_right"]      # frames 0 and 4
+    assert [SKILLS[int(s)] for s in ep.skill] == ["normal", "give_way"]
+    cams.write_text(json.dumps({"0": "NULL", "4": "CAM_ROOF"}))
+    with pytest.raises(InputError, match=r"cam\.json"):
+        read_bench2drive(route, stride=4, view_size=8, camera_labels=cams)
+    with pytest.raises(InputError, match="missing"):
+        read_bench2drive(route, stride=4, view_size=8, skill_labels=tmp_path / "none.json")
+
+
 def test_bench2drive_errors(tmp_path):
     with pytest.raises(InputError, match="route folder"):
         read_bench2drive(tmp_path)

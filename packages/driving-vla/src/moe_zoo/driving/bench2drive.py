@@ -14,7 +14,10 @@ World -> ego frame follows TCP's transform (the TCP baseline of Bench2Drive):
 subsamples them (default 4 -> 5 Hz, the rate of this package's waypoints). The skill label comes
 from the scenario name (Bench2Drive's ability groups, :data:`SCENARIO_SKILLS`), one per route;
 the camera label from the same rule as in highway-env (nearest vehicles, ``planner.label_from_agents``).
-Only the fields above are read; lane offsets are unknown there and set to 0.
+Either can come instead from the DriveMoE authors' per-frame label files (``camera_labels/<route>.json``:
+frame -> ``CAM_FRONT_LEFT`` ... ``CAM_BACK_RIGHT`` or ``NULL``, read as ``CAM_BACK`` as their code does;
+``scenario_labels/<route>.json``: frame -> ``MERGING``, ``OVERTAKING``, ... ``NORMAL``), keyed by the
+CARLA frame number. Only the fields above are read; lane offsets are unknown there and set to 0.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from moe_zoo.core import InputError
-from moe_zoo.driving.cameras import CAMERAS, VIEW_SIZE
+from moe_zoo.driving.cameras import CAMERAS, ROUTED_CAMERAS, VIEW_SIZE
 from moe_zoo.driving.episodes import DT, Episode
 from moe_zoo.driving.planner import SKILLS, label_from_agents
 
@@ -42,6 +45,11 @@ SCENARIO_SKILLS = {
     "give_way": ("InvadingTurn", "YieldToEmergencyVehicle"),
     "traffic_sign": ("Signalized", "StopSign", "RedLight", "T_Junction", "PriorityAtJunction", "GreenLight"),
 }
+AUTHORS_CAMERAS = {"NULL": "back", **{f"CAM_{v.upper()}": v for v in CAMERAS[1:]}}
+AUTHORS_SKILLS = {"MERGING": "merging", "MERGING_HIGHWAY": "merging", "MERGING_JUNCTION": "merging",
+                  "PARKING_EXIT": "parking_exit", "OVERTAKING": "overtaking", "EMERGENCY_BRAKE": "emergency_brake",
+                  "GIVEWAY": "give_way", "GIVEWAY_HIGHWAY": "give_way", "TRAFFIC_LIGHT": "traffic_sign",
+                  "TRAFFIC_SIGN": "traffic_sign", "NORMAL": "normal"}
 COMMANDS_B2D = {1: "turn left at the intersection", 2: "turn right at the intersection",
                 3: "go straight through the intersection", 4: "follow the lane",
                 5: "change lane left", 6: "change lane right"}
@@ -76,9 +84,23 @@ def _load_anno(path: Path) -> dict:
     return anno
 
 
+def _frame_labels(path: str | Path, frames: list[int], names: dict[str, str], order: tuple[str, ...]) -> np.ndarray:
+    """Per-frame labels from one of the authors' JSON files, as indices into ``order``."""
+    try:
+        table = json.loads(Path(path).read_text())
+        return np.array([order.index(names[table[str(f)]]) for f in frames], np.int8)
+    except (OSError, ValueError) as err:
+        raise InputError(f"label file {path} is missing or not JSON ({err})") from None
+    except KeyError as err:
+        raise InputError(f"label file {path}: no label for frame {err} or an unknown label") from None
+
+
 def read_bench2drive(route_dir: str | Path, *, stride: int = 4, view_size: int = VIEW_SIZE,
-                     command_texts: tuple[str, ...] | None = None) -> Episode:
-    """One Bench2Drive route folder -> :class:`Episode` (cameras resized to ``view_size``)."""
+                     command_texts: tuple[str, ...] | None = None, camera_labels: str | Path | None = None,
+                     skill_labels: str | Path | None = None) -> Episode:
+    """One Bench2Drive route folder -> :class:`Episode` (cameras resized to ``view_size``);
+    ``camera_labels`` / ``skill_labels``: the DriveMoE authors' JSON files for this route, used instead
+    of the rules (module docstring)."""
     from PIL import Image, UnidentifiedImageError
 
     from moe_zoo.driving.env import COMMANDS
@@ -130,12 +152,16 @@ def read_bench2drive(route_dir: str | Path, *, stride: int = 4, view_size: int =
         else:
             camera[t] = label_from_agents(np.zeros((0, 2)))
         action[t] = [(speeds[t + 1] - speeds[t]) / DT, a.get("steer", 0.0) * np.pi / 4]
+    frames = [int(f.name.split(".")[0]) for f in anno_files[:steps]]
+    if camera_labels is not None:
+        camera = _frame_labels(camera_labels, frames, AUTHORS_CAMERAS, ROUTED_CAMERAS)
+    skill = (np.full(steps, scenario_skill(route.parent.name), np.int8) if skill_labels is None
+             else _frame_labels(skill_labels, frames, AUTHORS_SKILLS, SKILLS))
     waypoints = np.zeros((steps, 10, 2), np.float32)
     for t in range(steps):          # the route's last frame repeats past the end
         ahead = np.concatenate([xs[t + 1:], np.repeat(xs[-1:], 10, axis=0)])[:10]
         waypoints[t] = _local(ahead, xs[t, 0], xs[t, 1], thetas[t])
     scenario = route.parent.name
-    return Episode(cameras, history, command, point, kin, waypoints, action,
-                   np.full(steps, scenario_skill(scenario), np.int8), camera,
+    return Episode(cameras, history, command, point, kin, waypoints, action, skill, camera,
                    meta={"scenario": scenario, "route": route.name, "source": "bench2drive", "stride": stride,
-                         "commands": commands})
+                         "commands": commands, "camera_rule": "agent" if camera_labels is None else "authors"})
