@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", default=str(cache_dir() / "episodes" / "default"),
                         help="the model's training demonstrations (default: those of the shipped weights)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[10_000, 10_001])
-    parser.add_argument("--camera-rule", choices=CAMERA_RULES, default="agent", help="the labels' rule")
+    parser.add_argument("--camera-rule", choices=CAMERA_RULES, default="manoeuvre", help="the labels' rule")
     parser.add_argument("--out", default=str(Path(__file__).with_name("router_confusion.json")))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -106,9 +106,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     co.add_argument("--episodes", type=positive_int, default=8, help="episodes per scenario")
     co.add_argument("--seed", type=non_negative_int, default=0)
     co.add_argument("--no-recovery", action="store_true", help="no perturbed-command episodes")
-    co.add_argument("--camera-rule", choices=CAMERA_RULES, default="agent",
-                    help="camera labels: the most relevant agent's view (default) or the ego's manoeuvre "
-                    "(the DriveMoE authors' Bench2Drive heuristics)")
+    co.add_argument("--camera-rule", choices=CAMERA_RULES, default="manoeuvre",
+                    help="camera labels: the ego's manoeuvre (default; the DriveMoE authors' Bench2Drive "
+                    "heuristics) or the most relevant agent's view")
     co.set_defaults(func=_collect)
     tr = verbs.add_parser("train", help="train DriveMoE (two stages) or a baseline on episode files")
     tr.add_argument("--model", default="drivemoe", help="drivemoe | drive-pi0-lite-front | drive-pi0-lite-all | "

@@ -110,7 +110,7 @@ def montage(env: DrivingEnv, cameras: np.ndarray, chosen: int | None) -> np.ndar
 
 
 def run_episode(policy, scenario: str, seed: int, *, record: bool = False, max_steps: int | None = None,
-                camera_rule: str = "agent") -> tuple[EpisodeResult, list[np.ndarray]]:
+                camera_rule: str = "manoeuvre") -> tuple[EpisodeResult, list[np.ndarray]]:
     """One closed-loop episode; ``policy`` is a :class:`DrivingPolicy` or ``"planner"`` (the reference);
     ``max_steps`` cuts it short (then ``done_reason`` is ``"cut"``); ``camera_rule`` is the rule of the
     camera labels the router is scored against."""

@@ -68,7 +68,7 @@ class DrivingEnv(_gym().Env):
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": POLICY_HZ}
 
-    def __init__(self, scenario: str = "highway", *, cameras: bool = True, camera_rule: str = "agent") -> None:
+    def __init__(self, scenario: str = "highway", *, cameras: bool = True, camera_rule: str = "manoeuvre") -> None:
         gym = _gym()
         self.scenario = check_scenarios(scenario)[0]
         if camera_rule not in CAMERA_RULES:

@@ -156,7 +156,7 @@ def list_episodes(folder: str | Path) -> list[Path]:
 
 
 def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0,
-                        camera_rule: str = "agent") -> tuple[Episode, dict]:
+                        camera_rule: str = "manoeuvre") -> tuple[Episode, dict]:
     """Drive one episode with the privileged planner (optional Ornstein-Uhlenbeck noise on the
     executed command, the labels staying the planner's own; camera labels by ``camera_rule``, see
     :mod:`moe_zoo.driving.planner`) and record it; returns the episode and the env's last ``info``."""
@@ -196,7 +196,7 @@ def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0,
 
 
 def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, recovery: bool = True,
-            progress: bool = True, camera_rule: str = "agent") -> list[Path]:
+            progress: bool = True, camera_rule: str = "manoeuvre") -> list[Path]:
     """Record ``episodes`` planner episodes per scenario into ``out`` (``<scenario>-<seed>.npz``,
     existing files kept); with ``recovery`` every second one executes a perturbed command;
     ``camera_rule`` picks the camera labels' rule (:data:`~moe_zoo.driving.planner.CAMERA_RULES`)."""

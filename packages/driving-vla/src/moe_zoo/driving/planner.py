@@ -17,19 +17,20 @@ Skill label of a step (first rule that holds; Bench2Drive's skill set, one index
 5. ``overtaking``: a lane change (MOBIL) with a slower vehicle ahead in the current lane;
 6. ``normal``. ``parking_exit`` never occurs here (no parking scenario in this closed loop).
 
-Camera label (one of the five non-front views, :data:`~moe_zoo.driving.cameras.ROUTED_CAMERAS`):
-the view whose sector holds the most relevant agent that the front camera does not cover, in
-this order: the vehicle the conflict check brakes for; during a lane change the nearest vehicle
-in the target lane; else the nearest vehicle within 30 m. With no such vehicle outside the front
-sector, the lane-change direction picks front-left / front-right, and otherwise ``back``.
+Camera label (one of the five non-front views, :data:`~moe_zoo.driving.cameras.ROUTED_CAMERAS`),
+``camera_rule="manoeuvre"`` (the default): what the ego is doing, after the DriveMoE authors'
+heuristics for Bench2Drive (their ``data/data.md``; steps with no critical view are "NULL", read as
+``CAM_BACK``), in this order: turning at a junction (intersection / roundabout: the route's heading
+20 m ahead differs from the ego's by more than 30 degrees) -> the front-side view toward the exit; a
+lane change (all highway-env lanes run the same way) -> the rear-side view of the target side; the
+merge ramp -> front-left (the merge point lies ahead on the left), the merge lane -> back-left;
+otherwise ``back``.
 
-``camera_rule="manoeuvre"`` (an option; the default is the rule above) labels by what the ego is
-doing instead, after the DriveMoE authors' heuristics for Bench2Drive (their ``data/data.md``; steps
-with no critical view are "NULL", read as ``CAM_BACK``), in this order: turning at a junction
-(intersection / roundabout: the route's heading 20 m ahead differs from the ego's by more than 30
-degrees) -> the front-side view toward the exit; a lane change (all highway-env lanes run the same
-way) -> the rear-side view of the target side; the merge ramp -> front-left (the merge point lies
-ahead on the left), the merge lane -> back-left; otherwise ``back``.
+``camera_rule="agent"`` (an option, the package's default before): the view whose sector holds the
+most relevant agent that the front camera does not cover, in this order: the vehicle the conflict
+check brakes for; during a lane change the nearest vehicle in the target lane; else the nearest
+vehicle within 30 m. With no such vehicle outside the front sector, the lane-change direction picks
+front-left / front-right, and otherwise ``back``.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def _conflict(ego, others: list) -> tuple[object | None, float]:
     return others[v], float(times[first[v]])
 
 
-def plan(ego, scenario: str, lanes_count: int = 3, camera_rule: str = "agent") -> PlannerDecision:
+def plan(ego, scenario: str, lanes_count: int = 3, camera_rule: str = "manoeuvre") -> PlannerDecision:
     """One decision of the privileged planner for the ego (mutates only the ego's lane intent);
     ``camera_rule`` picks the camera label's rule (:data:`CAMERA_RULES`, module docstring)."""
     road = ego.road
