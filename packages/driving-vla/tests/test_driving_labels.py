@@ -1,5 +1,5 @@
-"""The camera-label rules: the default agent rule and the optional manoeuvre rule (the DriveMoE
-authors' Bench2Drive heuristics, adapted to highway-env)."""
+"""The camera-label rules: the default manoeuvre rule (the DriveMoE authors' Bench2Drive heuristics,
+adapted to highway-env) and the optional agent rule; the intersection's command texts."""
 
 import numpy as np
 import pytest
@@ -72,3 +72,18 @@ def test_manoeuvre_rule_on_the_merge_ramp_and_the_rules_share_the_drive():
 def test_unknown_camera_rule():
     with pytest.raises(InputError, match="camera_rule"):
         DrivingEnv("highway", camera_rule="nearest")
+
+
+@pytest.mark.parametrize("destination", sorted(INTERSECTION_COMMANDS))
+def test_intersection_command_text_matches_the_routes_geometry(destination):
+    """The text names the turn that highway-env's route to ``destination`` makes: the heading change
+    from the first lane's start to the last lane's end (heading grows clockwise, y down: left < 0)."""
+    env = DrivingEnv("intersection", cameras=False)
+    env.reset(seed=_seed_for(destination))
+    network, route = env.ego.road.network, env.ego.route
+    assert route[-1][1] == destination
+    first, last = network.get_lane(route[0]), network.get_lane(route[-1])
+    change = np.degrees((last.heading_at(last.length) - first.heading_at(0.0) + np.pi) % (2 * np.pi) - np.pi)
+    env.close()
+    expected = "turn left" if change < -60 else "turn right" if change > 60 else "go straight" if abs(change) < 30 else "?"
+    assert INTERSECTION_COMMANDS[destination].startswith(expected)

@@ -44,12 +44,8 @@ SCENARIOS: dict[str, Scenario] = {
     "exit": Scenario("exit", "exit-v0", {"lanes_count": 3, "vehicles_count": 6, "vehicles_density": 1.0},
                      22.0, None, "take the highway exit"),
 }
-# Known bug, kept for now: in highway-env's intersection-v0 the route to o1 is its *left* turn and to o3
-# its right turn, so these two texts are swapped (README, "Environment bugs"). Demonstrations, closed
-# loop and the committed weights and benchmark all use this same mapping; fixing it means collecting
-# the demonstrations again and retraining.
-INTERSECTION_COMMANDS = {"o1": "turn right at the intersection", "o2": "go straight through the intersection",
-                         "o3": "turn left at the intersection"}
+INTERSECTION_COMMANDS = {"o1": "turn left at the intersection", "o2": "go straight through the intersection",
+                         "o3": "turn right at the intersection"}
 
 
 def check_scenarios(names) -> list[str]:
