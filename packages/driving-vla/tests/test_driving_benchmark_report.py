@@ -44,16 +44,24 @@ def test_paired_differences_match_the_same_episodes():
     assert rows == [["drive-pi0-lite-front", "15.0 ± 7.1", "2 / 2", "13.3 ± 12.0 (3)"]]
 
 
-def test_render_pairs_the_label_variant_with_the_baselines(tmp_path):
+def test_render_pairs_the_label_variant_with_the_baselines_and_names_each_rows_labels(tmp_path):
     def run(ds: float) -> dict:
         return _record(ds) | {"episodes": [{"scenario": "highway", "seed": 1, "driving_score": ds / 100}]}
 
-    scores = {"drivemoe": 60.0, "drive-pi0-lite-all": 64.0, "drivemoe-manoeuvre-labels": 70.0, "planner": 95.0}
-    saved = {"runs": {f"{m}/0": run(ds) for m, ds in scores.items()}, "scale": {"episodes": 1}}
+    scores = {"drivemoe": 70.0, "drive-pi0-lite-all": 64.0, "drivemoe-agent-labels": 60.0,
+              "drivemoe-no-action-moe": 50.0, "planner": 95.0}
+    saved = {"runs": {f"{m}/0": run(ds) for m, ds in scores.items()}, "scale": {"episodes": 1},
+             "renamed": "Renamed after the run."}
     text = render(saved, tmp_path / "B.md", "cmd").read_text()
-    variant = text[text.index("drivemoe-manoeuvre-labels against each baseline, paired"):]
-    assert variant.split("\n| drive-pi0-lite-all | ")[1].startswith("6.0")
-    assert "authors' camera-label rule" in text
-    del saved["runs"]["drivemoe-manoeuvre-labels/0"]
+    variant = text[text.index("drivemoe-agent-labels against each baseline, paired"):]
+    assert variant.split("\n| drive-pi0-lite-all | ")[1].startswith("-4.0")
+    assert variant.split("\n| drivemoe-no-action-moe | ")[1].startswith("10.0")
+    overall = text[text.index("| model | camera labels |"):].split("\n\n")[0]
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in overall.splitlines()[2:]}
+    assert rows["drivemoe"] == "manoeuvre (the authors')"
+    assert rows["drivemoe-agent-labels"] == rows["drivemoe-no-action-moe"] == "agent (the earlier default)"
+    assert rows["drive-pi0-lite-all"] == "unused" and rows["planner"] == "-"
+    assert "Renamed after the run." in text
+    del saved["runs"]["drivemoe-agent-labels/0"]
     text = render(saved, tmp_path / "C.md", "cmd").read_text()
-    assert "drivemoe-manoeuvre-labels" not in text and "drivemoe against each baseline, paired" in text
+    assert "drivemoe-agent-labels" not in text and "drivemoe against each baseline, paired" in text

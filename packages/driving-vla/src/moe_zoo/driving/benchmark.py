@@ -5,9 +5,12 @@ model is trained with the same steps and batch, then driven on the same evaluati
 (``episodes`` per scenario, seeds ``10000 + 100 * seed + i``). The planner is the privileged
 reference on the same episodes. Results go to ``benchmarks/results.json`` (resumable: finished
 runs are kept), BENCHMARKS.md is rendered from it, and one GIF per scenario shows DriveMoE
-(seed 0) driving with its six views (the router's choice framed in red). ``drivemoe-manoeuvre-labels``
-is DriveMoE trained on the same demonstrations with the DriveMoE authors' camera-label rule
-(``camera_rule="manoeuvre"``), its camera router scored against that rule. ``--models`` runs a subset;
+(seed 0) driving with its six views (the router's choice framed in red). Every model has its camera-label
+rule (:data:`CAMERA_RULE_OF`; its camera router is scored against that rule): ``drivemoe`` the DriveMoE
+authors' rule (``manoeuvre``, the package default), ``drivemoe-agent-labels`` the same model trained on
+the same demonstrations with the ``agent`` rule (the default before), ``drivemoe-no-action-moe`` the
+``agent`` rule (as its records were made); the other models have no camera router and do not use the
+labels. ``--models`` runs a subset;
 ``--earlier`` adds the rows of another results file (an earlier run at another scale) to the tables,
 each marked with that run's scale, for the models the current run lacks.
 """
@@ -34,9 +37,11 @@ from moe_zoo.core.runtime import get_logger
 _log = get_logger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parents[3]
 MODELS = ("drivemoe", "drive-pi0-lite-front", "drive-pi0-lite-all", "drivemoe-no-vision-moe",
-          "drivemoe-no-action-moe", "driving-bc-mlp", "drivemoe-manoeuvre-labels")
-# benchmark variants that are a registered model trained on other camera labels: name -> (model, camera rule)
-LABEL_VARIANTS = {"drivemoe-manoeuvre-labels": ("drivemoe", "manoeuvre")}
+          "drivemoe-no-action-moe", "driving-bc-mlp", "drivemoe-agent-labels")
+# the camera-label rule of each model with a camera router (the others train on the first set's copy, labels unused)
+CAMERA_RULE_OF = {"drivemoe": "manoeuvre", "drivemoe-agent-labels": "agent", "drivemoe-no-action-moe": "agent"}
+REGISTERED = {"drivemoe-agent-labels": "drivemoe"}      # benchmark names that are a registered model on other labels
+RULE_TEXT = {"manoeuvre": "manoeuvre (the authors')", "agent": "agent (the earlier default)"}
 REFERENCE = "planner"
 METRICS = (("driving_score", "DS"), ("success_rate", "SR %"), ("route_completion", "RC %"),
            ("collision_rate", "collisions %"), ("off_road_rate", "off-road %"))
@@ -122,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
             if key in saved["runs"]:
                 continue
             record: dict = {"load_before": _load_average()}
-            model_name, rule = LABEL_VARIANTS.get(name, (name, "agent"))
+            model_name, rule = REGISTERED.get(name, name), CAMERA_RULE_OF.get(name, "agent")
             if name == REFERENCE:
                 policy = "planner"
             else:
@@ -145,15 +150,23 @@ def run(args: argparse.Namespace) -> dict:
     if not args.no_gifs and "drivemoe" in args.models:
         from moe_zoo.driving.media import write_episode_video
 
+        rule = CAMERA_RULE_OF["drivemoe"]
         if gif_model is None:          # its run was finished earlier: train it again (same seed, same model)
-            gif_model, _ = train("drivemoe", None, data=data, config=config, seed=args.seeds[0], progress=args.progress)
+            gif_model, _ = train("drivemoe", None, data=training_data(rule), config=config, seed=args.seeds[0],
+                                 progress=args.progress)
         policy = as_policy(gif_model)
         for sc in scenarios:
-            _, frames = run_episode(policy, sc, 10_000 + 100 * args.seeds[0], record=True)
+            _, frames = run_episode(policy, sc, 10_000 + 100 * args.seeds[0], record=True, camera_rule=rule)
             write_episode_video(Path(args.figures) / f"drivemoe-{sc}.gif", frames[::2], fps=2.5, max_width=240)
+        saved["figures_of"] = "drivemoe"
     saved["peak_memory_mb"] = max(peak_memory_mb(), saved.get("peak_memory_mb", 0.0))
     _save(results_path, saved)
     return saved
+
+
+def _labels_cell(model: str) -> str:
+    name = model.split(" (earlier run")[0]
+    return "-" if name == REFERENCE else RULE_TEXT[CAMERA_RULE_OF[name]] if name in CAMERA_RULE_OF else "unused"
 
 
 def _cell(runs: list[dict], scope: str, key: str, digits: int = 1) -> str:
@@ -210,9 +223,10 @@ def render(saved: dict, out: Path, command: str, earlier: dict | None = None, ea
         tag = f" (earlier run: {_scale_text(earlier.get('scale', {}))})"
         by_model |= {m + tag: runs for m, runs in _by_model(earlier).items() if runs and m not in by_model}
     overall = markdown_table(
-        ["model", *(h for _, h in METRICS), "camera router acc %", "skill router acc %"],
-        [[m, *(_cell(runs, "overall", k) for k, _ in METRICS), _cell(runs, "overall", "camera_router_acc"),
-          _cell(runs, "overall", "skill_router_acc")] for m, runs in by_model.items() if runs])
+        ["model", "camera labels", *(h for _, h in METRICS), "camera router acc %", "skill router acc %"],
+        [[m, _labels_cell(m), *(_cell(runs, "overall", k) for k, _ in METRICS),
+          _cell(runs, "overall", "camera_router_acc"), _cell(runs, "overall", "skill_router_acc")]
+         for m, runs in by_model.items() if runs])
     abilities = markdown_table(["model", *(h for _, h in ABILITY_COLUMNS)],
                                [[m, *(_cell(runs, "overall", k) for k, _ in ABILITY_COLUMNS)]
                                 for m, runs in by_model.items() if runs])
@@ -249,7 +263,7 @@ Timings were taken on a shared 2-core machine while other jobs ran (load average
 `benchmarks/results.json`), one thread per process; read them as orders of magnitude."""
     gifs = " ".join(f"![{sc}](benchmarks/figures/drivemoe-{sc}.gif)" for sc in scenario_names)
     paired_sections = []
-    for reference in ("drivemoe", *LABEL_VARIANTS):
+    for reference in ("drivemoe", *REGISTERED):
         paired = paired_differences(saved, reference)
         if paired:
             paired_sections.append((
@@ -257,9 +271,11 @@ Timings were taken on a shared 2-core machine while other jobs ran (load average
                 markdown_table(["baseline", f"{reference} - baseline DS, per seed (mean ± std)",
                                 f"seeds {reference} ahead", "per-episode DS difference ± s.e. (episodes)"], paired)
                 + "\n\nPaired on the same training seed and the same evaluation episodes (scenario, episode seed)."))
-    if any(f"{v}/" in k for v in LABEL_VARIANTS for k in saved["runs"]):
-        notes += ("\n`drivemoe-manoeuvre-labels`: DriveMoE trained on the same demonstrations with the DriveMoE "
-                  "authors' camera-label rule (README), its camera router scored against that rule.")
+    notes += ("\nCamera labels: the rule a model's camera router was trained on and is scored against (README): "
+              "`manoeuvre`, the DriveMoE authors' rule (the package default), or `agent`, the package's earlier "
+              "default; models without a camera router do not use them.")
+    if saved.get("renamed"):
+        notes += "\n" + saved["renamed"]
     sections = [
         ("Closed loop, all scenarios (Bench2Drive-style)", overall),
         *paired_sections,
@@ -273,7 +289,8 @@ Peak resident memory of the benchmark process (data, features, every model, the 
 {speed}
 
 Decisions/s counts the policy's own work per step (camera encoding, routers, 10 Euler steps, PID), not the simulator."""),
-        ("Episodes (DriveMoE, seed 0; top: highway-env frame, bottom: the six views, router's choice in red)", gifs),
+        (f"Episodes ({saved.get('figures_of', 'drivemoe')}, seed 0; top: highway-env frame, bottom: the six views, "
+         "router's choice in red)", gifs),
     ]
     return write_benchmarks_md(out, "driving-vla (DriveMoE) benchmark", command=command, sections=sections,
                                notes=notes, seeds=seeds, hardware=saved.get("hardware"))
