@@ -85,6 +85,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     bench.set_defaults(func=_bench)
     demo = verbs.add_parser("demo", help="DriftMoE vs ARF and a Hoeffding tree on a short drifting SEA stream")
     demo.add_argument("--stream", default="sea_a")
-    demo.add_argument("--length", type=positive_int, default=6000, help="instances (at least 100)")
+    demo.add_argument("--length", type=positive_int, default=4000, help="instances (at least 100)")
     demo.add_argument("--seed", type=non_negative_int, default=0)
     demo.set_defaults(func=_demo)

@@ -22,7 +22,7 @@ def _around(result: PrequentialResult, position: int) -> tuple[float, float]:
     return before, after
 
 
-def run_demo(stream: str = "sea_a", length: int = 6000, seed: int = 0, models: tuple[str, ...] = DEMO_MODELS) -> str:
+def run_demo(stream: str = "sea_a", length: int = 4000, seed: int = 0, models: tuple[str, ...] = DEMO_MODELS) -> str:
     """Prequential runs of ``models`` on ``length`` instances of ``stream``; a text report."""
     if not isinstance(length, int) or length < MIN_LENGTH:
         raise InputError(f"demo: length must be an integer >= {MIN_LENGTH}, got {length!r}")
