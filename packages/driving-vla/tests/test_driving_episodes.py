@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 
 from moe_zoo.core import InputError
+from moe_zoo.driving import episodes
 from moe_zoo.driving.bench2drive import read_bench2drive, scenario_skill
 from moe_zoo.driving.cameras import CAMERAS
-from moe_zoo.driving.episodes import Episode, future_waypoints, read_episode, write_episode
+from moe_zoo.driving.episodes import (
+    LABELS_VERSION,
+    Episode,
+    collect,
+    future_waypoints,
+    read_episode,
+    write_episode,
+)
 from moe_zoo.driving.planner import SKILLS
 
 
@@ -48,6 +56,33 @@ def test_bad_files(tmp_path):
     bad.waypoints[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         read_episode(write_episode(tmp_path / "nan.npz", bad))
+
+
+def test_collect_records_again_what_other_labels_made(tmp_path, monkeypatch):
+    """Cached episodes of another camera rule or labels version are recorded again, current ones kept."""
+    recorded = []
+
+    def fake_planner_episode(scenario, seed, *, noise=0.0, camera_rule="manoeuvre"):
+        recorded.append(seed)
+        ep = make_episode()
+        ep.meta = {"scenario": scenario, "seed": seed, "camera_rule": camera_rule, "labels_version": LABELS_VERSION}
+        return ep, {}
+
+    monkeypatch.setattr(episodes, "run_planner_episode", fake_planner_episode)
+    stale = make_episode()
+    stale.meta = {"scenario": "highway", "seed": 0, "camera_rule": "manoeuvre"}      # before LABELS_VERSION
+    write_episode(tmp_path / "highway-00000.npz", stale)
+    other_rule = make_episode()
+    other_rule.meta = {"scenario": "highway", "seed": 1, "camera_rule": "agent", "labels_version": LABELS_VERSION}
+    write_episode(tmp_path / "highway-00001.npz", other_rule)
+    (tmp_path / "highway-00002.npz").write_bytes(b"not a zip")
+    collect(tmp_path, ["highway"], episodes=4, progress=False)
+    assert recorded == [0, 1, 2, 3]
+    assert all(read_episode(tmp_path / f"highway-{s:05d}.npz").meta["labels_version"] == LABELS_VERSION for s in range(4))
+    collect(tmp_path, ["highway"], episodes=4, progress=False)
+    assert recorded == [0, 1, 2, 3]          # all current now: nothing recorded again
+    collect(tmp_path, ["highway"], episodes=4, progress=False, camera_rule="agent")
+    assert recorded == [0, 1, 2, 3] * 2
 
 
 def test_future_waypoints_straight_and_turned():

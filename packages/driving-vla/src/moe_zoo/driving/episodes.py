@@ -15,7 +15,7 @@ Bench2Drive's layout.
 | ``action`` | float32 ``[T, 2]`` | executed command, physical: acceleration m/s^2, steering rad |
 | ``skill`` | int8 ``[T]`` | skill label, index into ``meta["skills"]`` |
 | ``camera`` | int8 ``[T]`` | camera label, index into ``meta["routed_cameras"]`` |
-| ``meta`` | str (JSON) | format version, scenario, seed, dt, commands, skills, cameras, source, camera_rule (the camera labels' rule; absent in files written before it existed: ``agent``) |
+| ``meta`` | str (JSON) | format version, scenario, seed, dt, commands, skills, cameras, source, camera_rule (the camera labels' rule; absent in files written before it existed: ``agent``), labels_version (planner episodes: :data:`LABELS_VERSION`) |
 
 Waypoints past the episode's end are extrapolated at the last velocity and heading.
 """
@@ -38,6 +38,10 @@ from moe_zoo.driving.planner import SKILLS, to_ego
 
 _log = get_logger(__name__)
 FORMAT = "moe-zoo-driving-episode/1"
+# Bumped whenever the planner's labels or command texts change, so that ``collect`` records again
+# the cached episodes of an earlier version instead of mixing them in (2: the authors' camera rule
+# by default, intersection turn texts fixed).
+LABELS_VERSION = 2
 N_WAYPOINTS = 10
 DT = 0.2
 _SHAPES = {  # key -> (dtype kind, trailing shape; None = taken from the file)
@@ -190,15 +194,27 @@ def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0,
                          for k in arrays},
                       meta={"scenario": scenario, "seed": seed, "noise": noise, "commands": list(COMMANDS),
                             "source": "highway-env privileged planner", "done_reason": info["done_reason"],
-                            "route_completion": info["route_completion"], "camera_rule": camera_rule})
+                            "route_completion": info["route_completion"], "camera_rule": camera_rule,
+                            "labels_version": LABELS_VERSION})
     env.close()
     return episode, info
 
 
+def _recorded_as(path: Path, camera_rule: str) -> bool:
+    """Whether ``path`` holds a readable episode recorded with ``camera_rule`` and this
+    :data:`LABELS_VERSION` (files from before either existed count as stale)."""
+    try:
+        meta = read_episode(path).meta
+    except InputError:
+        return False
+    return meta.get("labels_version") == LABELS_VERSION and meta.get("camera_rule", "agent") == camera_rule
+
+
 def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, recovery: bool = True,
             progress: bool = True, camera_rule: str = "manoeuvre") -> list[Path]:
-    """Record ``episodes`` planner episodes per scenario into ``out`` (``<scenario>-<seed>.npz``,
-    existing files kept); with ``recovery`` every second one executes a perturbed command;
+    """Record ``episodes`` planner episodes per scenario into ``out`` (``<scenario>-<seed>.npz``;
+    existing files are kept when they were recorded with the same ``camera_rule`` and
+    :data:`LABELS_VERSION`, otherwise recorded again); with ``recovery`` every second one executes a perturbed command;
     ``camera_rule`` picks the camera labels' rule (:data:`~moe_zoo.driving.planner.CAMERA_RULES`)."""
     from tqdm import tqdm
 
@@ -211,7 +227,9 @@ def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, r
     paths, began, recorded = [], time.perf_counter(), 0
     for k, (name, s) in enumerate(tqdm(jobs, desc="collect", disable=not progress)):
         path = Path(out) / f"{name}-{s:05d}.npz"
-        if not path.exists():
+        if not _recorded_as(path, camera_rule):
+            if path.exists():
+                _log.info("%s: recorded with other labels or unreadable; recording it again", path)
             episode, _ = run_planner_episode(name, s, noise=1.0 if (recovery and k % 2 == 1) else 0.0,
                                              camera_rule=camera_rule)
             write_episode(path, episode)
