@@ -58,8 +58,8 @@ def test_render_pairs_the_label_variant_with_the_baselines_and_names_each_rows_l
     assert variant.split("\n| drivemoe-no-action-moe | ")[1].startswith("10.0")
     overall = text[text.index("| model | camera labels |"):].split("\n\n")[0]
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in overall.splitlines()[2:]}
-    assert rows["drivemoe"] == "manoeuvre (the authors')"
-    assert rows["drivemoe-agent-labels"] == rows["drivemoe-no-action-moe"] == "agent (the earlier default)"
+    assert rows["drivemoe"] == rows["drivemoe-no-action-moe"] == "manoeuvre (the authors')"
+    assert rows["drivemoe-agent-labels"] == "agent (the package's earlier default)"
     assert rows["drive-pi0-lite-all"] == "unused" and rows["planner"] == "-"
     assert "Renamed after the run." in text
     del saved["runs"]["drivemoe-agent-labels/0"]

@@ -6,11 +6,10 @@ model is trained with the same steps and batch, then driven on the same evaluati
 reference on the same episodes. Results go to ``benchmarks/results.json`` (resumable: finished
 runs are kept), BENCHMARKS.md is rendered from it, and one GIF per scenario shows DriveMoE
 (seed 0) driving with its six views (the router's choice framed in red). Every model has its camera-label
-rule (:data:`CAMERA_RULE_OF`; its camera router is scored against that rule): ``drivemoe`` the DriveMoE
-authors' rule (``manoeuvre``, the package default), ``drivemoe-agent-labels`` the same model trained on
-the same demonstrations with the ``agent`` rule (the default before), ``drivemoe-no-action-moe`` the
-``agent`` rule (as its records were made); the other models have no camera router and do not use the
-labels. ``--models`` runs a subset;
+rule (:data:`CAMERA_RULE_OF`; its camera router is scored against that rule): the DriveMoE
+authors' rule (``manoeuvre``, the package default) for every model but ``drivemoe-agent-labels``, the
+same model as ``drivemoe`` trained on the same demonstrations with the ``agent`` rule (the package's
+earlier default); the models without a camera router do not use the labels. ``--models`` runs a subset;
 ``--earlier`` adds the rows of another results file (an earlier run at another scale) to the tables,
 each marked with that run's scale, for the models the current run lacks.
 """
@@ -38,10 +37,11 @@ _log = get_logger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parents[3]
 MODELS = ("drivemoe", "drive-pi0-lite-front", "drive-pi0-lite-all", "drivemoe-no-vision-moe",
           "drivemoe-no-action-moe", "driving-bc-mlp", "drivemoe-agent-labels")
-# the camera-label rule of each model with a camera router (the others train on the first set's copy, labels unused)
-CAMERA_RULE_OF = {"drivemoe": "manoeuvre", "drivemoe-agent-labels": "agent", "drivemoe-no-action-moe": "agent"}
+DEFAULT_RULE = "manoeuvre"     # the package default (planner.CAMERA_RULES); models without a camera router ignore it
+CAMERA_RULE_OF = {"drivemoe-agent-labels": "agent"}     # the models whose camera labels are not DEFAULT_RULE's
 REGISTERED = {"drivemoe-agent-labels": "drivemoe"}      # benchmark names that are a registered model on other labels
-RULE_TEXT = {"manoeuvre": "manoeuvre (the authors')", "agent": "agent (the earlier default)"}
+WITH_CAMERA_ROUTER = ("drivemoe", "drivemoe-no-action-moe", "drivemoe-agent-labels")
+RULE_TEXT = {"manoeuvre": "manoeuvre (the authors')", "agent": "agent (the package's earlier default)"}
 REFERENCE = "planner"
 METRICS = (("driving_score", "DS"), ("success_rate", "SR %"), ("route_completion", "RC %"),
            ("collision_rate", "collisions %"), ("off_road_rate", "off-road %"))
@@ -93,17 +93,17 @@ def run(args: argparse.Namespace) -> dict:
         earlier = _load(Path(args.earlier))
         saved.update({k: earlier[k] for k in ("collect", "features") if k in earlier})
     def data_dir(rule: str) -> Path:
-        return cache_dir() / "episodes" / (f"bench-{args.collect_episodes}" + ("" if rule == "agent" else f"-{rule}"))
+        return cache_dir() / "episodes" / f"bench-{args.collect_episodes}-{rule}"
 
     if "collect" not in saved:
-        collect(data_dir("agent"), None, args.collect_episodes, seed=0)
-        timing = data_dir("agent") / "collect.json"
+        collect(data_dir(DEFAULT_RULE), None, args.collect_episodes, seed=0, camera_rule=DEFAULT_RULE)
+        timing = data_dir(DEFAULT_RULE) / "collect.json"
         record = json.loads(timing.read_text()) if timing.is_file() else {}
         saved["collect"] = {"seconds": record.get("seconds", math.nan), "episodes": record.get("episodes"),
                             "load": " ".join(f"{v:.2f}" for v in record.get("load_average", []))}
         _save(results_path, saved)
     began = time.perf_counter()
-    data = load_feature_set(data_dir("agent"))
+    data = load_feature_set(data_dir(DEFAULT_RULE))
     if "features" not in saved:        # the first run computes them; later runs read the cache
         saved["features"] = {"seconds": time.perf_counter() - began, "samples": len(data), "load": _load_average()}
     saved["collect"]["samples"] = len(data)
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     variant_data: dict[str, object] = {}      # the same demonstrations with another rule's camera labels
 
     def training_data(rule: str):
-        if rule == "agent":
+        if rule == DEFAULT_RULE:
             return data
         if rule not in variant_data:
             collect(data_dir(rule), None, args.collect_episodes, seed=0, camera_rule=rule)
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
             if key in saved["runs"]:
                 continue
             record: dict = {"load_before": _load_average()}
-            model_name, rule = REGISTERED.get(name, name), CAMERA_RULE_OF.get(name, "agent")
+            model_name, rule = REGISTERED.get(name, name), CAMERA_RULE_OF.get(name, DEFAULT_RULE)
             if name == REFERENCE:
                 policy = "planner"
             else:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     if not args.no_gifs and "drivemoe" in args.models:
         from moe_zoo.driving.media import write_episode_video
 
-        rule = CAMERA_RULE_OF["drivemoe"]
+        rule = CAMERA_RULE_OF.get("drivemoe", DEFAULT_RULE)
         if gif_model is None:          # its run was finished earlier: train it again (same seed, same model)
             gif_model, _ = train("drivemoe", None, data=training_data(rule), config=config, seed=args.seeds[0],
                                  progress=args.progress)
@@ -166,7 +166,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def _labels_cell(model: str) -> str:
     name = model.split(" (earlier run")[0]
-    return "-" if name == REFERENCE else RULE_TEXT[CAMERA_RULE_OF[name]] if name in CAMERA_RULE_OF else "unused"
+    if name == REFERENCE:
+        return "-"
+    return RULE_TEXT[CAMERA_RULE_OF.get(name, DEFAULT_RULE)] if name in WITH_CAMERA_ROUTER else "unused"
 
 
 def _cell(runs: list[dict], scope: str, key: str, digits: int = 1) -> str:
