@@ -137,7 +137,13 @@ def test_bench2drive_reader_takes_the_authors_label_files(tmp_path):
     assert [CAMERAS[1 + int(c)] for c in ep.camera] == ["back", "front_right"]      # frames 0 and 4
     assert [SKILLS[int(s)] for s in ep.skill] == ["normal", "give_way"]
     cams.write_text(json.dumps({"0": "NULL", "4": "CAM_ROOF"}))
-    with pytest.raises(InputError, match=r"cam\.json"):
+    with pytest.raises(InputError, match=r"cam\.json: unknown label\(s\) \['CAM_ROOF'\]"):
+        read_bench2drive(route, stride=4, view_size=8, camera_labels=cams)
+    cams.write_text(json.dumps({"0": "NULL"}))
+    with pytest.raises(InputError, match=r"no label for frame\(s\) \[4\]"):
+        read_bench2drive(route, stride=4, view_size=8, camera_labels=cams)
+    cams.write_text(json.dumps(["NULL", "NULL"]))
+    with pytest.raises(InputError, match="expected a JSON object"):
         read_bench2drive(route, stride=4, view_size=8, camera_labels=cams)
     with pytest.raises(InputError, match="missing"):
         read_bench2drive(route, stride=4, view_size=8, skill_labels=tmp_path / "none.json")

@@ -88,11 +88,18 @@ def _frame_labels(path: str | Path, frames: list[int], names: dict[str, str], or
     """Per-frame labels from one of the authors' JSON files, as indices into ``order``."""
     try:
         table = json.loads(Path(path).read_text())
-        return np.array([order.index(names[table[str(f)]]) for f in frames], np.int8)
     except (OSError, ValueError) as err:
         raise InputError(f"label file {path} is missing or not JSON ({err})") from None
-    except KeyError as err:
-        raise InputError(f"label file {path}: no label for frame {err} or an unknown label") from None
+    if not isinstance(table, dict):
+        raise InputError(f"label file {path}: expected a JSON object frame -> label, got {type(table).__name__}")
+    missing = [f for f in frames if str(f) not in table]
+    if missing:
+        raise InputError(f"label file {path}: no label for frame(s) {missing[:5]}")
+    unknown = sorted({str(table[str(f)]) for f in frames if not isinstance(table[str(f)], str)
+                      or table[str(f)] not in names})
+    if unknown:
+        raise InputError(f"label file {path}: unknown label(s) {unknown}; known: {', '.join(names)}")
+    return np.array([order.index(names[table[str(f)]]) for f in frames], np.int8)
 
 
 def read_bench2drive(route_dir: str | Path, *, stride: int = 4, view_size: int = VIEW_SIZE,
