@@ -70,3 +70,12 @@ def test_shipped_weights_demo_and_readme(capsys, tmp_path):
     failures, attempted = doctest.testfile(str(PACKAGE / "README.md"), module_relative=False,
                                            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert attempted > 0 and failures == 0
+
+
+def test_benchmark_example_rows_match_exact_file_names(tmp_path):
+    from moe_zoo.audio.benchmark import _example_names
+
+    (tmp_path / "reference-speech.wav").touch()
+    (tmp_path / "curriculum-topp-moe-rescaled-music.wav").touch()
+    assert _example_names(tmp_path) == ["reference", "curriculum-topp-moe-rescaled"]
+    assert _example_names(tmp_path / "missing") == []

@@ -337,6 +337,14 @@ def generation_speed(model, seconds: float = 5.0, seed: int = 0) -> dict:
             "rtf": (end - began) / audio}
 
 
+def _example_names(examples: Path) -> list[str]:
+    """Rows of the examples figure: reference, codec and the variants with a saved example. Exact file
+    names, not a prefix glob, which would give curriculum-topp-moe an empty row when only
+    curriculum-topp-moe-rescaled's examples are there."""
+    return [n for n in ("reference", "codec", *VARIANTS)
+            if any((examples / f"{n}-{task}.wav").is_file() for task in ("speech", "music"))]
+
+
 def _plots(out: Path, by_variant: dict) -> None:
     import matplotlib
 
@@ -347,8 +355,8 @@ def _plots(out: Path, by_variant: dict) -> None:
     from moe_zoo.audio.codec import CodecConfig, MelRVQCodec
 
     codec = MelRVQCodec(CodecConfig())
-    names = [n for n in ("reference", "codec", *VARIANTS) if any((out / "examples").glob(f"{n}-*.wav"))]
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 2 * len(names)))
+    names = _example_names(out / "examples")
+    fig, axes = plt.subplots(max(len(names), 1), 2, figsize=(10, 2 * max(len(names), 1)), squeeze=False)
     for r, name in enumerate(names):
         for c, task in enumerate(("speech", "music")):
             path = out / "examples" / f"{name}-{task}.wav"
