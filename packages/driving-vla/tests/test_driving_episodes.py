@@ -136,6 +136,9 @@ def test_bench2drive_reader_takes_the_authors_label_files(tmp_path):
     ep = read_bench2drive(route, stride=4, view_size=8, camera_labels=cams, skill_labels=skills)
     assert [CAMERAS[1 + int(c)] for c in ep.camera] == ["back", "front_right"]      # frames 0 and 4
     assert [SKILLS[int(s)] for s in ep.skill] == ["normal", "give_way"]
+    assert (ep.meta["camera_rule"], ep.meta["skill_rule"]) == ("authors", "authors")
+    plain = read_bench2drive(route, stride=4, view_size=8)
+    assert (plain.meta["camera_rule"], plain.meta["skill_rule"]) == ("agent", "scenario")
     cams.write_text(json.dumps({"0": "NULL", "4": "CAM_ROOF"}))
     with pytest.raises(InputError, match=r"cam\.json: unknown label\(s\) \['CAM_ROOF'\]"):
         read_bench2drive(route, stride=4, view_size=8, camera_labels=cams)

@@ -171,4 +171,5 @@ def read_bench2drive(route_dir: str | Path, *, stride: int = 4, view_size: int =
     scenario = route.parent.name
     return Episode(cameras, history, command, point, kin, waypoints, action, skill, camera,
                    meta={"scenario": scenario, "route": route.name, "source": "bench2drive", "stride": stride,
-                         "commands": commands, "camera_rule": "agent" if camera_labels is None else "authors"})
+                         "commands": commands, "camera_rule": "agent" if camera_labels is None else "authors",
+                         "skill_rule": "scenario" if skill_labels is None else "authors"})

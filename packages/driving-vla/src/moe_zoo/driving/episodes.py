@@ -15,7 +15,7 @@ Bench2Drive's layout.
 | ``action`` | float32 ``[T, 2]`` | executed command, physical: acceleration m/s^2, steering rad |
 | ``skill`` | int8 ``[T]`` | skill label, index into ``meta["skills"]`` |
 | ``camera`` | int8 ``[T]`` | camera label, index into ``meta["routed_cameras"]`` |
-| ``meta`` | str (JSON) | format version, scenario, seed, dt, commands, skills, cameras, source, camera_rule (the camera labels' rule; absent in files written before it existed: ``agent``), labels_version (planner episodes: :data:`LABELS_VERSION`) |
+| ``meta`` | str (JSON) | format version, scenario, seed, dt, commands, skills, cameras, source, camera_rule (the camera labels' rule; absent in files written before it existed: ``agent``; Bench2Drive episodes: ``agent``, or ``authors`` when read from the DriveMoE authors' label files, as is their ``skill_rule``: ``scenario`` or ``authors``), labels_version (planner episodes: :data:`LABELS_VERSION`) |
 
 Waypoints past the episode's end are extrapolated at the last velocity and heading.
 """
