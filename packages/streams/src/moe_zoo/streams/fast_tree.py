@@ -400,7 +400,8 @@ class FastHoeffdingTreeClassifier(base.Classifier):
         self.seed = seed
         self.table = table
         self.grace_unit = grace_unit
-        checks = [(grace_unit in GRACE_UNITS, f"grace_unit must be one of {GRACE_UNITS}"),(grace_period > 0, "grace_period must be > 0"), (0 < delta < 1, "delta must be in (0, 1)"),
+        checks = [(grace_unit in GRACE_UNITS, f"grace_unit must be one of {GRACE_UNITS}, got {grace_unit!r}"),
+                  (grace_period > 0, "grace_period must be > 0"), (0 < delta < 1, "delta must be in (0, 1)"),
                   (tau >= 0, "tau must be >= 0"), (leaf_prediction in LEAF_PREDICTIONS,
                                                     f"leaf_prediction must be one of {LEAF_PREDICTIONS}"),
                   (0 <= min_branch_fraction < 0.5, "min_branch_fraction must be in [0, 0.5)"),
