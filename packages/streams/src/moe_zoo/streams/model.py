@@ -151,7 +151,8 @@ class DriftMoEClassifier(base.Classifier):
     grace_unit
         When a leaf tries to split: ``"weight"`` (river's rule: its weight has grown by
         ``grace_period``) or ``"instances"`` (it has learned ``grace_period`` instances, whatever
-        their Poisson weights; fewer split attempts). ``"instances"`` needs ``tree="fast"``.
+        their Poisson weights; fewer split attempts). ``"instances"`` needs ``tree="fast"``; where
+        ``"fast"`` falls back to river's trees (non-numeric features), the grace period counts weight.
     max_classes
         MoE-Task only: router outputs reserved for classes (experts appear with their class).
     seed
