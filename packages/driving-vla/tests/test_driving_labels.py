@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from moe_zoo.core import InputError
+from moe_zoo.driving import cli
 from moe_zoo.driving.cameras import ROUTED_CAMERAS
 from moe_zoo.driving.env import DrivingEnv, normalise_action
-from moe_zoo.driving.planner import label_from_agents, label_from_manoeuvre
+from moe_zoo.driving.planner import CAMERA_RULES, label_from_agents, label_from_manoeuvre, plan
 from moe_zoo.driving.scenarios import INTERSECTION_COMMANDS
 
 
@@ -72,6 +73,15 @@ def test_manoeuvre_rule_on_the_merge_ramp_and_the_rules_share_the_drive():
 def test_unknown_camera_rule():
     with pytest.raises(InputError, match="camera_rule"):
         DrivingEnv("highway", camera_rule="nearest")
+    env = DrivingEnv("highway", cameras=False)
+    env.reset(seed=0)
+    with pytest.raises(InputError, match="camera_rule"):
+        plan(env.ego, "highway", 3, "nearest")
+    env.close()
+
+
+def test_cli_knows_the_planners_camera_rules():
+    assert cli.CAMERA_RULES == CAMERA_RULES
 
 
 @pytest.mark.parametrize("destination", sorted(INTERSECTION_COMMANDS))

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moe_zoo.core import InputError
 from moe_zoo.driving.cameras import ROUTED_CAMERAS, view_of
 
 SKILLS = ("merging", "parking_exit", "overtaking", "emergency_brake", "give_way", "traffic_sign", "normal")
@@ -152,6 +153,8 @@ def _conflict(ego, others: list) -> tuple[object | None, float]:
 def plan(ego, scenario: str, lanes_count: int = 3, camera_rule: str = "manoeuvre") -> PlannerDecision:
     """One decision of the privileged planner for the ego (mutates only the ego's lane intent);
     ``camera_rule`` picks the camera label's rule (:data:`CAMERA_RULES`, module docstring)."""
+    if camera_rule not in CAMERA_RULES:      # any other value would silently give the agent rule
+        raise InputError(f"unknown camera_rule {camera_rule!r}; known: {', '.join(CAMERA_RULES)}")
     road = ego.road
     others = [v for v in road.vehicles
               if v is not ego and np.linalg.norm(v.position - ego.position) < RANGE_M]
