@@ -79,3 +79,14 @@ def test_benchmark_example_rows_match_exact_file_names(tmp_path):
     (tmp_path / "curriculum-topp-moe-rescaled-music.wav").touch()
     assert _example_names(tmp_path) == ["reference", "curriculum-topp-moe-rescaled"]
     assert _example_names(tmp_path / "missing") == []
+
+
+def test_benchmark_verdict_pairs_seeds_by_seed_not_by_position():
+    from moe_zoo.audio.benchmark import _verdict_one
+
+    def job(seed, wer):
+        return {"seed": seed, "metrics": {"wer": wer, "note_f1": 0.1, "speech_ce": 2.0, "music_ce": 1.0}}
+
+    # curriculum has seeds 0 and 1, naive only seed 1: only seed 1 is a pair (curriculum better there)
+    text = _verdict_one([job(0, 0.9), job(1, 0.5)], [job(1, 0.6)])
+    assert "speech WER: curriculum 0.700 vs naive 0.600: curriculum not better (better on 1 of 1 seeds)" in text

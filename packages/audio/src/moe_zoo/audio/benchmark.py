@@ -233,14 +233,15 @@ def _verdict_one(cur: list, naive: list) -> str:
     if not cur or not naive:
         return "not run yet"
     lines = []
+    naive_of = {j["seed"]: j for j in naive}
+    pairs = [(j, naive_of[j["seed"]]) for j in sorted(cur, key=lambda j: j["seed"]) if j["seed"] in naive_of]
     for key, label, better in (("wer", "speech WER", -1), ("note_f1", "music note F1", 1),
                                ("speech_ce", "speech CE", -1), ("music_ce", "music CE", -1)):
         a, b = np.mean([j["metrics"][key] for j in cur]), np.mean([j["metrics"][key] for j in naive])
-        wins = sum((x["metrics"][key] - y["metrics"][key]) * better > 0 for x, y in zip(
-            sorted(cur, key=lambda j: j["seed"]), sorted(naive, key=lambda j: j["seed"])))
+        wins = sum((x["metrics"][key] - y["metrics"][key]) * better > 0 for x, y in pairs)
         lines.append(f"- {label}: curriculum {a:.3f} vs naive {b:.3f}: "
                      f"{'curriculum better' if (a - b) * better > 0 else 'curriculum not better'} "
-                     f"(better on {wins} of {min(len(cur), len(naive))} seeds)")
+                     f"(better on {wins} of {len(pairs)} seeds)")
     return "\n".join(lines)
 
 
