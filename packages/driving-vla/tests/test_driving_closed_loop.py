@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from moe_zoo.core import InputError
-from moe_zoo.driving.closed_loop import EvalReport, run_episode
+from moe_zoo.driving.closed_loop import EvalReport, evaluate, run_episode
 from moe_zoo.driving.env import DrivingEnv
 from moe_zoo.driving.model import BCMLP, DriveMoE, DriveMoEConfig
 from moe_zoo.driving.policy import DrivingPolicy
@@ -72,6 +72,11 @@ def test_unknown_scenario_and_bad_observation():
            "command_point": np.zeros(2)}
     with pytest.raises(InputError, match="6 camera views"):
         policy.act(obs)
+
+
+def test_evaluate_passes_the_camera_rule_on():
+    with pytest.raises(InputError, match="camera_rule"):
+        evaluate("planner", ["merge"], 1, progress=False, camera_rule="nearest")
 
 
 def test_two_episode_closed_loop_smoke():

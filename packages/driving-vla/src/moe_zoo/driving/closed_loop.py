@@ -154,9 +154,10 @@ def run_episode(policy, scenario: str, seed: int, *, record: bool = False, max_s
 
 
 def evaluate(model, scenarios=None, episodes: int = 2, *, seed: int = 1000, euler_steps: int = 10,
-             progress: bool = True) -> EvalReport:
+             progress: bool = True, camera_rule: str = "manoeuvre") -> EvalReport:
     """Closed-loop metrics of ``model`` (a registry name / checkpoint path / model / ``"planner"``)
-    over ``episodes`` seeded episodes per scenario (seeds ``seed, seed+1, ...``)."""
+    over ``episodes`` seeded episodes per scenario (seeds ``seed, seed+1, ...``); ``camera_rule``: the
+    rule the camera router is scored against (the one the model was trained with)."""
     from tqdm import tqdm
 
     from moe_zoo.driving.api import as_policy
@@ -169,7 +170,7 @@ def evaluate(model, scenarios=None, episodes: int = 2, *, seed: int = 1000, eule
     report = EvalReport()
     for name, s in tqdm([(n, seed + i) for n in names for i in range(episodes)], desc="closed loop",
                         disable=not progress):
-        report.episodes.append(run_episode(policy, name, s)[0])
+        report.episodes.append(run_episode(policy, name, s, camera_rule=camera_rule)[0])
     return report
 
 
