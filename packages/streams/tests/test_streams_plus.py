@@ -145,3 +145,12 @@ def test_warm_start_trains_every_expert_until_the_router_steps_then_only_the_top
     assert all(w == pytest.approx({e: 1 / 12 for e in range(12)}) for w in weights[1:])  # uniform gate
     totals = [expert._train_weight_seen_by_model for expert in model.experts]
     assert sum(totals) == 100 * 12 + 200 * 6  # after the first step only the top 6 of 12 learn
+
+
+def test_grace_unit_reaches_the_fast_experts_and_their_background_trees():
+    model = DriftMoEClassifier(variant="plus", grace_unit="instances", seed=0)
+    for x, y in make_stream("sea_a", length=50, seed=0):
+        model.learn_one(x, y)
+    assert isinstance(model._pool, VectorAdaptiveExperts)
+    assert [t.grace_unit for t in model.experts] == ["instances"] * len(model.experts)
+    assert model._pool.factory().grace_unit == "instances"  # trees made later (background, replacements)
