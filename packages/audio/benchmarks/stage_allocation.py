@@ -3,7 +3,7 @@ several step allocations and learning rates with the same 1000 optimizer steps i
 development seed that is not a benchmark seed (default 10).
 
     uv run --locked --no-sync python packages/audio/benchmarks/stage_allocation.py   # ~4-6 min per setting on 2 busy cores
-    uv run --locked --no-sync python packages/audio/benchmarks/stage_allocation.py --settings naive-joint short-backbone
+    uv run --locked --no-sync python packages/audio/benchmarks/stage_allocation.py --settings naive-joint "short-backbone, rescaled merge"
 
 Writes records/stage_allocation.json after every setting (a rerun skips recorded ones) and prints a
 Markdown table (held-out CE per codebook, nats: speech / music).
