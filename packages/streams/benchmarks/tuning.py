@@ -30,6 +30,9 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     warm_up()
     items, seeds, configs = argv[0].split(","), [int(s) for s in argv[1].split(",")], json.loads(argv[2])
+    if not isinstance(configs, dict) or "arf" in configs or not all(isinstance(kw, dict) for kw in configs.values()):
+        print("settings: a JSON object of {name: {DriftMoEClassifier kwargs}}; 'arf' is the baseline's name")
+        return 2
     for seed in seeds:
         for item in items:
             stream, _, n = item.partition(":")
