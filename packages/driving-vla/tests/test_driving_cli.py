@@ -26,6 +26,28 @@ def test_verbs_and_bad_scenario(capsys):
         p.parse_args(["collect", "--episodes", "0"])
 
 
+def test_eval_scores_the_router_against_the_given_camera_rule(monkeypatch):
+    from moe_zoo.driving import closed_loop
+
+    seen = {}
+
+    class Called(Exception):
+        pass
+
+    def fake_evaluate(model, scenarios, episodes, *, seed, camera_rule):
+        seen["camera_rule"] = camera_rule
+        raise Called
+
+    monkeypatch.setattr(closed_loop, "evaluate", fake_evaluate)
+    args = parser().parse_args(["eval", "--camera-rule", "agent"])
+    with pytest.raises(Called):
+        args.func(args)
+    assert seen["camera_rule"] == "agent"
+    assert parser().parse_args(["eval"]).camera_rule == "manoeuvre"
+    with pytest.raises(SystemExit):
+        parser().parse_args(["eval", "--camera-rule", "nearest"])
+
+
 def test_registry_and_checkpoint_round_trip(tmp_path):
     assert {"drivemoe", "drive-pi0-lite-front", "drive-pi0-lite-all", "drivemoe-no-vision-moe",
             "drivemoe-no-action-moe", "driving-bc-mlp"} <= set(list_models())

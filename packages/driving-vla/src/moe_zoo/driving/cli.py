@@ -58,7 +58,7 @@ def _eval(args: argparse.Namespace) -> int:
     from moe_zoo.driving.closed_loop import evaluate
 
     set_threads(1)
-    report = evaluate(args.model, args.scenarios, args.episodes, seed=args.seed)
+    report = evaluate(args.model, args.scenarios, args.episodes, seed=args.seed, camera_rule=args.camera_rule)
     for scenario in [*dict.fromkeys(e.scenario for e in report.episodes), None]:
         s = report.summary(scenario)
         print(f"{scenario or 'overall':13s} DS {s['driving_score']:5.1f}  SR {s['success_rate']:5.1f}  "
@@ -128,6 +128,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--scenarios", type=_scenarios, default=list(SCENARIO_NAMES))
     ev.add_argument("--episodes", type=positive_int, default=2, help="episodes per scenario")
     ev.add_argument("--seed", type=non_negative_int, default=1000, help="first episode seed")
+    ev.add_argument("--camera-rule", choices=CAMERA_RULES, default="manoeuvre",
+                    help="the camera labels the router is scored against (the model's own training rule)")
     ev.add_argument("--json", default=None, help="write per-episode results here")
     ev.set_defaults(func=_eval)
     dr = verbs.add_parser("drive", help="run one closed-loop episode and write a video (.mp4 or .gif)")
