@@ -32,13 +32,13 @@ from moe_zoo.core.reporting import (
     write_benchmarks_md,
 )
 from moe_zoo.core.runtime import get_logger
+from moe_zoo.driving.planner import DEFAULT_CAMERA_RULE  # models without a camera router ignore it
 
 _log = get_logger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parents[3]
 MODELS = ("drivemoe", "drive-pi0-lite-front", "drive-pi0-lite-all", "drivemoe-no-vision-moe",
           "drivemoe-no-action-moe", "driving-bc-mlp", "drivemoe-agent-labels")
-DEFAULT_RULE = "manoeuvre"     # the package default (planner.CAMERA_RULES); models without a camera router ignore it
-CAMERA_RULE_OF = {"drivemoe-agent-labels": "agent"}     # the models whose camera labels are not DEFAULT_RULE's
+CAMERA_RULE_OF = {"drivemoe-agent-labels": "agent"}     # the models whose camera labels are not DEFAULT_CAMERA_RULE's
 REGISTERED = {"drivemoe-agent-labels": "drivemoe"}      # benchmark names that are a registered model on other labels
 WITH_CAMERA_ROUTER = ("drivemoe", "drivemoe-no-action-moe", "drivemoe-agent-labels")
 RULE_TEXT = {"manoeuvre": "manoeuvre (the authors')", "agent": "agent (the package's earlier default)"}
@@ -96,14 +96,14 @@ def run(args: argparse.Namespace) -> dict:
         return cache_dir() / "episodes" / f"bench-{args.collect_episodes}-{rule}"
 
     if "collect" not in saved:
-        collect(data_dir(DEFAULT_RULE), None, args.collect_episodes, seed=0, camera_rule=DEFAULT_RULE)
-        timing = data_dir(DEFAULT_RULE) / "collect.json"
+        collect(data_dir(DEFAULT_CAMERA_RULE), None, args.collect_episodes, seed=0, camera_rule=DEFAULT_CAMERA_RULE)
+        timing = data_dir(DEFAULT_CAMERA_RULE) / "collect.json"
         record = json.loads(timing.read_text()) if timing.is_file() else {}
         saved["collect"] = {"seconds": record.get("seconds", math.nan), "episodes": record.get("episodes"),
                             "load": " ".join(f"{v:.2f}" for v in record.get("load_average", []))}
         _save(results_path, saved)
     began = time.perf_counter()
-    data = load_feature_set(data_dir(DEFAULT_RULE))
+    data = load_feature_set(data_dir(DEFAULT_CAMERA_RULE))
     if "features" not in saved:        # the first run computes them; later runs read the cache
         saved["features"] = {"seconds": time.perf_counter() - began, "samples": len(data), "load": _load_average()}
     saved["collect"]["samples"] = len(data)
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     variant_data: dict[str, object] = {}      # the same demonstrations with another rule's camera labels
 
     def training_data(rule: str):
-        if rule == DEFAULT_RULE:
+        if rule == DEFAULT_CAMERA_RULE:
             return data
         if rule not in variant_data:
             collect(data_dir(rule), None, args.collect_episodes, seed=0, camera_rule=rule)
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
             if key in saved["runs"]:
                 continue
             record: dict = {"load_before": _load_average()}
-            model_name, rule = REGISTERED.get(name, name), CAMERA_RULE_OF.get(name, DEFAULT_RULE)
+            model_name, rule = REGISTERED.get(name, name), CAMERA_RULE_OF.get(name, DEFAULT_CAMERA_RULE)
             if name == REFERENCE:
                 policy = "planner"
             else:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     if not args.no_gifs and "drivemoe" in args.models:
         from moe_zoo.driving.media import write_episode_video
 
-        rule = CAMERA_RULE_OF.get("drivemoe", DEFAULT_RULE)
+        rule = CAMERA_RULE_OF.get("drivemoe", DEFAULT_CAMERA_RULE)
         if gif_model is None:          # its run was finished earlier: train it again (same seed, same model)
             gif_model, _ = train("drivemoe", None, data=training_data(rule), config=config, seed=args.seeds[0],
                                  progress=args.progress)
@@ -168,7 +168,7 @@ def _labels_cell(model: str) -> str:
     name = model.split(" (earlier run")[0]
     if name == REFERENCE:
         return "-"
-    return RULE_TEXT[CAMERA_RULE_OF.get(name, DEFAULT_RULE)] if name in WITH_CAMERA_ROUTER else "unused"
+    return RULE_TEXT[CAMERA_RULE_OF.get(name, DEFAULT_CAMERA_RULE)] if name in WITH_CAMERA_ROUTER else "unused"
 
 
 def _cell(runs: list[dict], scope: str, key: str, digits: int = 1) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from moe_zoo.core import InputError
 from moe_zoo.driving.cameras import CAMERAS
 from moe_zoo.driving.env import DrivingEnv, normalise_action
-from moe_zoo.driving.planner import SKILLS
+from moe_zoo.driving.planner import DEFAULT_CAMERA_RULE, SKILLS
 from moe_zoo.driving.scenarios import check_scenarios
 
 PENALTIES = {"collision": 0.60, "off_road": 0.65}
@@ -110,7 +110,7 @@ def montage(env: DrivingEnv, cameras: np.ndarray, chosen: int | None) -> np.ndar
 
 
 def run_episode(policy, scenario: str, seed: int, *, record: bool = False, max_steps: int | None = None,
-                camera_rule: str = "manoeuvre") -> tuple[EpisodeResult, list[np.ndarray]]:
+                camera_rule: str = DEFAULT_CAMERA_RULE) -> tuple[EpisodeResult, list[np.ndarray]]:
     """One closed-loop episode; ``policy`` is a :class:`DrivingPolicy` or ``"planner"`` (the reference);
     ``max_steps`` cuts it short (then ``done_reason`` is ``"cut"``); ``camera_rule`` is the rule of the
     camera labels the router is scored against."""
@@ -154,7 +154,7 @@ def run_episode(policy, scenario: str, seed: int, *, record: bool = False, max_s
 
 
 def evaluate(model, scenarios=None, episodes: int = 2, *, seed: int = 1000, euler_steps: int = 10,
-             progress: bool = True, camera_rule: str = "manoeuvre") -> EvalReport:
+             progress: bool = True, camera_rule: str = DEFAULT_CAMERA_RULE) -> EvalReport:
     """Closed-loop metrics of ``model`` (a registry name / checkpoint path / model / ``"planner"``)
     over ``episodes`` seeded episodes per scenario (seeds ``seed, seed+1, ...``); ``camera_rule``: the
     rule the camera router is scored against (the one the model was trained with)."""

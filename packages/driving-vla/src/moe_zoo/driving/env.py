@@ -25,7 +25,7 @@ import numpy as np
 
 from moe_zoo.core import InputError
 from moe_zoo.driving.cameras import CAMERAS, VIEW_SIZE, render_views
-from moe_zoo.driving.planner import CAMERA_RULES, PlannerDecision, plan, to_ego
+from moe_zoo.driving.planner import CAMERA_RULES, DEFAULT_CAMERA_RULE, PlannerDecision, plan, to_ego
 from moe_zoo.driving.scenarios import (
     ACCEL_RANGE,
     INTERSECTION_COMMANDS,
@@ -68,7 +68,7 @@ class DrivingEnv(_gym().Env):
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": POLICY_HZ}
 
-    def __init__(self, scenario: str = "highway", *, cameras: bool = True, camera_rule: str = "manoeuvre") -> None:
+    def __init__(self, scenario: str = "highway", *, cameras: bool = True, camera_rule: str = DEFAULT_CAMERA_RULE) -> None:
         gym = _gym()
         self.scenario = check_scenarios(scenario)[0]
         if camera_rule not in CAMERA_RULES:

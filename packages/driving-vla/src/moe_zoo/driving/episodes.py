@@ -34,7 +34,7 @@ import numpy as np
 from moe_zoo.core import InputError
 from moe_zoo.core.runtime import get_logger
 from moe_zoo.driving.cameras import CAMERAS, ROUTED_CAMERAS
-from moe_zoo.driving.planner import SKILLS, to_ego
+from moe_zoo.driving.planner import DEFAULT_CAMERA_RULE, SKILLS, to_ego
 
 _log = get_logger(__name__)
 FORMAT = "moe-zoo-driving-episode/1"
@@ -160,7 +160,7 @@ def list_episodes(folder: str | Path) -> list[Path]:
 
 
 def run_planner_episode(scenario: str, seed: int, *, noise: float = 0.0,
-                        camera_rule: str = "manoeuvre") -> tuple[Episode, dict]:
+                        camera_rule: str = DEFAULT_CAMERA_RULE) -> tuple[Episode, dict]:
     """Drive one episode with the privileged planner (optional Ornstein-Uhlenbeck noise on the
     executed command, the labels staying the planner's own; camera labels by ``camera_rule``, see
     :mod:`moe_zoo.driving.planner`) and record it; returns the episode and the env's last ``info``."""
@@ -211,7 +211,7 @@ def _recorded_as(path: Path, camera_rule: str) -> bool:
 
 
 def collect(out: str | Path, scenarios=None, episodes: int = 8, seed: int = 0, recovery: bool = True,
-            progress: bool = True, camera_rule: str = "manoeuvre") -> list[Path]:
+            progress: bool = True, camera_rule: str = DEFAULT_CAMERA_RULE) -> list[Path]:
     """Record ``episodes`` planner episodes per scenario into ``out`` (``<scenario>-<seed>.npz``;
     existing files are kept when they were recorded with the same ``camera_rule`` and
     :data:`LABELS_VERSION`, otherwise recorded again); with ``recovery`` every second one executes a perturbed command;

@@ -46,6 +46,7 @@ SKILLS = ("merging", "parking_exit", "overtaking", "emergency_brake", "give_way"
 HARD_BRAKE = -3.5
 HORIZON_S, HORIZON_STEP_S, CONFLICT_GAP_M, RANGE_M = 3.0, 0.25, 6.0, 40.0
 CAMERA_RULES = ("agent", "manoeuvre")
+DEFAULT_CAMERA_RULE = "manoeuvre"     # the DriveMoE authors' rule
 TURN_AHEAD_M, TURN_MIN_RAD = 20.0, np.radians(30.0)
 
 
@@ -150,7 +151,7 @@ def _conflict(ego, others: list) -> tuple[object | None, float]:
     return others[v], float(times[first[v]])
 
 
-def plan(ego, scenario: str, lanes_count: int = 3, camera_rule: str = "manoeuvre") -> PlannerDecision:
+def plan(ego, scenario: str, lanes_count: int = 3, camera_rule: str = DEFAULT_CAMERA_RULE) -> PlannerDecision:
     """One decision of the privileged planner for the ego (mutates only the ego's lane intent);
     ``camera_rule`` picks the camera label's rule (:data:`CAMERA_RULES`, module docstring)."""
     if camera_rule not in CAMERA_RULES:      # any other value would silently give the agent rule
